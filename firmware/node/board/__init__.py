@@ -1,0 +1,2 @@
+# SPDX-License-Identifier: MIT
+# Board support: the only place that touches machine.*; chosen by sys.platform.

@@ -1,0 +1,92 @@
+# SPDX-License-Identifier: MIT
+# Constants the device and the host must agree on: frame sizes, band layout, feature
+# vector layout, fixed-point formats.  Valid under MicroPython and CPython alike.
+try:
+    from micropython import const
+except ImportError:  # CPython (host tools, reference models)
+    def const(x):
+        return x
+
+FW_VERSION = "0.1.0"
+
+# Supported DSP geometries.  N is the real FFT length (a frame), the complex FFT is N/2.
+FRAME_SIZES = (256, 512, 1024, 2048)
+RATES = (8000, 16000, 32000, 48000)
+NMAX = const(2048)            # largest frame: the quarter-wave sine table is made for it
+
+NBANDS = const(24)            # log-spaced band energies
+FMIN_HZ = const(100)          # lower edge of band 0
+HF_SPLIT_HZ = const(4000)     # "high band" = bins at or above this frequency
+
+# Fixed-point formats
+Q15 = const(15)               # window and twiddles: value / 32768
+LOG2_FRAC = const(10)         # log2 values carry 10 fractional bits (Q10)
+CDB_MUL = const(19266)        # cdB = (log2_q10 * CDB_MUL) >> 16 ; 10*log10(2)*100/1024*65536
+FLOOR_CDB = const(-15000)     # -150.00 dB: what a band / level of exactly zero reports
+LOG2_3_Q10 = const(1623)      # round(log2(3) * 1024), Hann window power sum is 3N/8
+
+# Feature vector layout (array('i') of NFEAT per frame).  Units:
+#   exp        block-floating-point exponent of the spectrum (true X = Xint * 2**exp)
+#   peak_cdb   20*log10(max|x| / 32768) in 1/100 dB (dBFS)
+#   rms_cdb    10*log10(mean(x^2) / 32768^2) in 1/100 dB (dBFS, full-scale square = 0)
+#   flux_cdb   sum over bands of max(0, band[t] - band[t-1]) in 1/100 dB
+#   centroid_hz  spectral centroid of bins 1..N/2, Hz
+#   hf_q10     share of spectral power at or above HF_SPLIT_HZ, 1/1024 units
+#   band_k     band power in 1/100 dB, same reference as rms_cdb
+F_EXP = const(0)
+F_PEAK = const(1)
+F_RMS = const(2)
+F_FLUX = const(3)
+F_CENTROID = const(4)
+F_HF = const(5)
+F_BAND0 = const(6)
+NFEAT = const(30)             # F_BAND0 + NBANDS
+
+FEATURE_KEYS = ("exp", "peak_cdb", "rms_cdb", "flux_cdb", "centroid_hz", "hf_q10")
+
+
+def log2_int(n):
+    # exact log2 of a power of two, raises for anything else
+    k = 0
+    while (1 << k) < n:
+        k += 1
+    if (1 << k) != n:
+        raise ValueError("not a power of two: %d" % n)
+    return k
+
+
+def band_edges(rate, n, nbands=NBANDS, fmin=FMIN_HZ):
+    # FFT bin edges of the log-spaced bands: band b covers bins [e[b], e[b+1]).
+    # Edges are fmin * (fnyq/fmin)**(b/nbands) rounded to a bin, each band at least
+    # one bin wide, the last edge is the Nyquist bin (inclusive: e[-1] = n/2 + 1).
+    # Floats are used once at start-up; tests prove that single precision (ESP32)
+    # rounds every edge the same way as double precision for all supported geometries.
+    import math
+    fnyq = rate / 2
+    binhz = rate / n
+    half = n // 2
+    edges = []
+    prev = -1
+    for b in range(nbands):
+        f = fmin * math.exp(math.log(fnyq / fmin) * b / nbands)
+        k = int(f / binhz + 0.5)
+        if k <= prev:
+            k = prev + 1
+        edges.append(k)
+        prev = k
+    if prev >= half:
+        raise ValueError("too many bands for frame %d at %d Hz" % (n, rate))
+    edges.append(half + 1)
+    return edges
+
+
+def band_edge_fractions(rate, n, nbands=NBANDS, fmin=FMIN_HZ):
+    # distance of every unclamped edge from a rounding boundary (for the float32 proof)
+    import math
+    fnyq = rate / 2
+    binhz = rate / n
+    out = []
+    for b in range(nbands):
+        x = fmin * math.exp(math.log(fnyq / fmin) * b / nbands) / binhz
+        out.append(abs((x - int(x)) - 0.5))
+    return out

@@ -1,0 +1,182 @@
+# SPDX-License-Identifier: MIT
+"""WAV input/output and resampling for the host tools (numpy only).
+
+read_wav accepts PCM 8/16/24/32-bit and IEEE float 32/64-bit, mono or multi-channel,
+plain or WAVE_FORMAT_EXTENSIBLE, 8-48 kHz.  Anything else raises NodeToolError with a
+one-line reason.  load_for_node() returns int16 mono at the node's rate.
+"""
+import os
+import struct
+
+import numpy as np
+
+from host_tools.errors import NodeToolError
+
+MIN_RATE, MAX_RATE = 8000, 48000
+_PCM, _FLOAT, _EXT = 1, 3, 0xFFFE
+
+
+def _bad(path, why):
+    return NodeToolError("%s: not a usable WAV file: %s" % (path, why))
+
+
+def read_wav(path):
+    """Read a WAV file.
+
+    Args:
+        path: file path.
+    Returns:
+        (samples, rate): float64 array of shape (frames, channels) scaled to [-1, 1).
+    Raises:
+        NodeToolError: missing file, not RIFF/WAVE, unsupported format, truncated data.
+    """
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise NodeToolError("%s: cannot read: %s" % (path, e.strerror or e))
+    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        raise _bad(path, "no RIFF/WAVE header")
+    pos, fmt, chunk = 12, None, None
+    while pos + 8 <= len(data):
+        cid, size = struct.unpack_from("<4sI", data, pos)
+        body = data[pos + 8: pos + 8 + size]
+        if cid == b"fmt ":
+            if len(body) < 16:
+                raise _bad(path, "fmt chunk too short")
+            fmt = struct.unpack_from("<HHIIHH", body, 0)
+            if fmt[0] == _EXT:
+                if len(body) < 40:
+                    raise _bad(path, "extensible fmt chunk too short")
+                fmt = (struct.unpack_from("<H", body, 24)[0],) + fmt[1:]
+        elif cid == b"data":
+            chunk = body
+            if len(body) < size:
+                # truncated file: keep the whole frames that did arrive
+                pass
+            break
+        pos += 8 + size + (size & 1)
+    if fmt is None:
+        raise _bad(path, "no fmt chunk")
+    if chunk is None:
+        raise _bad(path, "no data chunk")
+    tag, nch, rate, _, align, bits = fmt
+    if nch < 1 or nch > 8:
+        raise _bad(path, "%d channels" % nch)
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise _bad(path, "sample rate %d Hz outside %d-%d Hz" % (rate, MIN_RATE, MAX_RATE))
+    width = bits // 8
+    if tag == _PCM and bits in (8, 16, 24, 32):
+        pass
+    elif tag == _FLOAT and bits in (32, 64):
+        pass
+    else:
+        raise _bad(path, "format tag %d with %d bits is not supported" % (tag, bits))
+    frame_bytes = width * nch
+    nframes = len(chunk) // frame_bytes
+    if nframes == 0:
+        raise _bad(path, "no audio frames")
+    raw = chunk[: nframes * frame_bytes]
+    if tag == _FLOAT:
+        x = np.frombuffer(raw, dtype="<f%d" % width).astype(np.float64)
+    elif bits == 8:
+        x = (np.frombuffer(raw, dtype=np.uint8).astype(np.float64) - 128.0) / 128.0
+    elif bits == 16:
+        x = np.frombuffer(raw, dtype="<i2").astype(np.float64) / 32768.0
+    elif bits == 24:
+        b = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 3).astype(np.int32)
+        v = b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)
+        v = np.where(v & 0x800000, v - (1 << 24), v)
+        x = v.astype(np.float64) / 8388608.0
+    else:
+        x = np.frombuffer(raw, dtype="<i4").astype(np.float64) / 2147483648.0
+    if not np.all(np.isfinite(x)):
+        raise _bad(path, "non-finite float samples")
+    return x.reshape(nframes, nch), rate
+
+
+def resample(x, src, dst, half_taps=32):
+    """Band-limited resampling of a 1-D float signal with a Kaiser-windowed sinc.
+
+    Args:
+        x: 1-D float array.  src, dst: rates in Hz.
+    Returns:
+        float64 array of length round(len(x) * dst / src).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if src == dst:
+        return x.copy()
+    nout = int(round(len(x) * dst / src))
+    cutoff = min(1.0, dst / src) * 0.95          # relative to the input Nyquist
+    t = np.arange(nout) * (src / dst)            # output instants in input samples
+    base = np.floor(t).astype(np.int64)
+    frac = t - base
+    out = np.zeros(nout)
+    norm = np.zeros(nout)
+    beta = 8.0
+    pad = np.concatenate([np.zeros(half_taps), x, np.zeros(half_taps + 1)])
+    for k in range(-half_taps + 1, half_taps + 1):
+        d = k - frac                              # distance of tap from the instant
+        h = cutoff * np.sinc(cutoff * d) * np.i0(beta * np.sqrt(np.clip(1 - (d / half_taps) ** 2, 0, 1))) / np.i0(beta)
+        out += h * pad[base + k + half_taps]
+        norm += h
+    return out / np.where(np.abs(norm) > 1e-9, norm, 1.0)
+
+
+def to_int16(x):
+    """Float [-1, 1) to int16 with rounding and clipping."""
+    return np.clip(np.round(np.asarray(x) * 32768.0), -32768, 32767).astype(np.int16)
+
+
+def load_for_node(path, rate):
+    """Any supported WAV as int16 mono at the node's rate (channels averaged)."""
+    x, src = read_wav(path)
+    mono = x.mean(axis=1)
+    return to_int16(resample(mono, src, rate))
+
+
+def write_wav(path, samples, rate):
+    """Write int16 mono samples as a 16-bit PCM WAV."""
+    with WavWriter(path, rate) as w:
+        w.write(np.asarray(samples, dtype=np.int16))
+
+
+class WavWriter:
+    """16-bit mono WAV writer whose header is valid after every flush().
+
+    A stream cut short (device unplugged) still leaves a playable file holding every
+    sample received so far.
+    """
+
+    def __init__(self, path, rate):
+        self.path, self.rate, self.frames = path, rate, 0
+        self.f = open(path, "wb")
+        self._header()
+
+    def _header(self):
+        n = self.frames * 2
+        self.f.seek(0)
+        self.f.write(struct.pack("<4sI4s4sIHHIIHH4sI", b"RIFF", 36 + n, b"WAVE", b"fmt ", 16,
+                                 _PCM, 1, self.rate, self.rate * 2, 2, 16, b"data", n))
+        self.f.seek(0, os.SEEK_END)
+
+    def write(self, samples):
+        b = np.asarray(samples, dtype="<i2").tobytes()
+        self.f.write(b)
+        self.frames += len(b) // 2
+
+    def flush(self):
+        self._header()
+        self.f.flush()
+
+    def close(self):
+        if self.f:
+            self._header()
+            self.f.close()
+            self.f = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
