@@ -1,17 +1,7 @@
 # SPDX-License-Identifier: MIT
-# node: firmware package of the acoustic street sensor.
-# Submodules load lazily (pattern of micropython-async v3 primitives) so importing the
-# package costs no RAM; the pure modules (consts, config, proto, tables) also import
-# under CPython, which is how host tools share one definition with the device.
-_attrs = {
-    "DSP": "dsp",
-}
-
-
-def __getattr__(attr):
-    mod = _attrs.get(attr, None)
-    if mod is None:
-        raise AttributeError(attr)
-    value = getattr(__import__(mod, globals(), None, [attr], 1), attr)
-    globals()[attr] = value
-    return value
+# node: firmware package of the acoustic street sensor.  Kept empty on purpose: every
+# submodule is imported explicitly (`from node import dsp`), so importing the package
+# costs no RAM.  (A lazy module __getattr__ would break `from node import submodule`
+# on MicroPython, whose import-from does not fall back past a raising __getattr__.)
+# The pure modules (consts, config, proto, tables) also import under CPython, which is
+# how the host tools share one definition with the device.

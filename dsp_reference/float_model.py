@@ -1,0 +1,63 @@
+# SPDX-License-Identifier: MIT
+"""float64 model of the frame features: what the fixed-point DSP approximates.
+
+Same definitions as node/consts.py (units here are plain dB, Hz and ratios):
+exact periodic Hann window, numpy's real FFT, band powers normalised so that their
+sum is the frame's mean square in dBFS (full-scale square = 0 dB).
+"""
+import numpy as np
+
+from node import consts
+
+
+def hann(n):
+    return 0.5 * (1.0 - np.cos(2.0 * np.pi * np.arange(n) / n))
+
+
+def frames_of(x, n, hop):
+    x = np.asarray(x, dtype=np.float64)
+    if len(x) < n:
+        return np.zeros((0, n))
+    nf = (len(x) - n) // hop + 1
+    return x[np.arange(n)[None, :] + hop * np.arange(nf)[:, None]]
+
+
+def _db(p, floor_db=consts.FLOOR_CDB / 100.0):
+    with np.errstate(divide="ignore"):
+        return np.maximum(10.0 * np.log10(p), floor_db)
+
+
+def analyse(x, cfg):
+    """Features of samples x (int16 units, any float/int array).
+
+    Returns a dict of arrays: spectrum (F, n/2+1) complex, bands_db (F, NBANDS),
+    peak_db, rms_db, flux_db, centroid_hz, hf_ratio (each (F,)).
+    """
+    n, hop, rate = cfg["frame"], cfg["hop"], cfg["rate"]
+    fr = frames_of(x, n, hop)
+    w = hann(n)
+    X = np.fft.rfft(fr * w[None, :], axis=1)
+    P = np.abs(X) ** 2
+    norm = 2.0 / (n * np.sum(w * w)) / 32768.0 ** 2
+    edges = consts.band_edges(rate, n)
+    bands = np.stack([P[:, edges[b]:edges[b + 1]].sum(axis=1) for b in range(len(edges) - 1)], axis=1)
+    bands_db = _db(bands * norm)
+    flux = np.zeros(len(fr))
+    flux[1:] = np.maximum(np.diff(bands_db, axis=0), 0).sum(axis=1)
+    k = np.arange(1, n // 2 + 1)
+    Pk = P[:, 1:]
+    tot = Pk.sum(axis=1)
+    safe = np.where(tot > 0, tot, 1.0)
+    centroid = (Pk * k[None, :]).sum(axis=1) / safe * rate / n
+    khf = int(np.ceil(consts.HF_SPLIT_HZ * n / rate))
+    hf = Pk[:, khf - 1:].sum(axis=1) / safe
+    peak = np.abs(fr).max(axis=1) if len(fr) else np.zeros(0)
+    return {
+        "spectrum": X,
+        "bands_db": bands_db,
+        "peak_db": _db((peak / 32768.0) ** 2),
+        "rms_db": _db(np.mean(fr * fr, axis=1) / 32768.0 ** 2),
+        "flux_db": flux,
+        "centroid_hz": np.where(tot > 0, centroid, 0.0),
+        "hf_ratio": np.where(tot > 0, hf, 0.0),
+    }

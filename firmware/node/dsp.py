@@ -1,0 +1,348 @@
+# SPDX-License-Identifier: MIT
+# Frame DSP: sliding frame -> windowed real FFT -> power -> 24 log bands, levels,
+# flux, centroid, high-band share.  Integer only; every buffer is made in __init__,
+# process() allocates nothing.  Feature layout and units: node/consts.py.
+import micropython
+from array import array
+from micropython import const
+
+from node import consts, fft, tables
+
+_FLOOR = const(-15000)          # consts.FLOOR_CDB
+_CDB_MUL = const(19266)         # consts.CDB_MUL
+# st[] slots shared by the kernels
+_ST_EFFT = const(0)             # FFT stages (each halves): log2(n) - 1
+_ST_PS = const(1)               # spectrum shift before squaring (power for shape())
+_ST_POR = const(2)              # OR of the power spectrum
+_ST_RSH = const(5)              # rms sum shift (peak and sum go to lin[nb], lin[nb+1])
+_ST_WSH = const(6)              # window normalisation shift
+_ST_FIRST = const(7)            # 1 until the first frame's bands are known (flux = 0)
+_ST_CEN = const(8)
+_ST_HF = const(9)
+
+
+@micropython.viper
+def shift_in(frame, n: int, hop: int, src):
+    # slide the frame left by hop samples and append hop new samples from src ('h')
+    f = ptr16(frame)
+    s = ptr16(src)
+    i = 0
+    k = n - hop
+    while i < k:
+        f[i] = f[i + hop]
+        i += 1
+    j = 0
+    while j < hop:
+        f[k + j] = s[j]
+        j += 1
+
+
+@micropython.viper
+def levels(frame, n: int, lg2n: int, st, lin, nb: int):
+    # lin[nb] = peak |x|, lin[nb+1] = sum(x^2 >> rs), st[5] = rs, the smallest shift
+    # that keeps the sum in int32
+    x = ptr16(frame)
+    q = ptr32(st)
+    o = ptr32(lin)
+    peak = 0
+    i = 0
+    while i < n:
+        v = (int(x[i]) ^ 0x8000) - 0x8000
+        if v < 0:
+            v = 0 - v
+        if v > peak:
+            peak = v
+        i += 1
+    bl = 0
+    while (peak >> bl) != 0:
+        bl += 1
+    rs = 2 * bl + lg2n - 31
+    if rs < 0:
+        rs = 0
+    acc = 0
+    i = 0
+    while i < n:
+        v = (int(x[i]) ^ 0x8000) - 0x8000
+        acc += (v * v) >> rs
+        i += 1
+    o[nb] = peak
+    o[nb + 1] = acc
+    q[5] = rs
+
+
+@micropython.viper
+def band_power(spec, edges, bshift, nb: int, lin, bexp, sgn: int):
+    # Band powers straight from the spectrum, each band with its own exponent so a
+    # weak band keeps its precision next to a loud one:  X' = X >> pb (rounded) with
+    # pb chosen per band so |X'| <= 2**15, lin[b] = sum(((Xr'^2>>1) + (Xi'^2>>1)) >> s_b)
+    # over bins edges[b]..edges[b+1]-1 (s_b = bshift[b]), bexp[b] = s_b + 1 + 2*pb.
+    x = ptr32(spec)
+    e = ptr16(edges)
+    sh = ptr16(bshift)
+    o = ptr32(lin)
+    be = ptr32(bexp)
+    b = 0
+    while b < nb:
+        k0 = int(e[b]) << 1
+        k1 = int(e[b + 1]) << 1
+        acc = 0
+        k = k0
+        while k < k1:
+            v = int(x[k])
+            v |= -(v & sgn)
+            acc |= v ^ (v >> 31)
+            k += 1
+        pb = 0
+        while (acc >> pb) >= 32768:
+            pb += 1
+        r = (1 << pb) >> 1
+        s = int(sh[b])
+        tot = 0
+        k = k0
+        while k < k1:
+            v = int(x[k])
+            v = ((v | -(v & sgn)) + r) >> pb
+            u = int(x[k + 1])
+            u = ((u | -(u & sgn)) + r) >> pb
+            tot += (((v * v) >> 1) + ((u * u) >> 1)) >> s
+            k += 2
+        o[b] = tot
+        be[b] = s + 1 + 2 * pb
+        b += 1
+
+
+@micropython.viper
+def shape(pw, m: int, khf: int, rate16: int, cshift: int, st):
+    # Spectral centroid (Hz) and high-band share (1/1024) of bins 1..m.  pw is scaled
+    # so its largest bin is < 2**16; sum(k*Q) (up to 2**36) is kept exactly in two
+    # words (hi * 2**30 + lo), then numerator and denominator are brought down together
+    # to a 16-bit denominator for the divisions.
+    p = ptr32(pw)
+    q = ptr32(st)
+    acc = int(q[2])
+    qs = 0
+    while (acc >> qs) >= 65536:
+        qs += 1
+    lo = 0
+    hi = 0
+    den = 0
+    top = 0
+    k = 1
+    while k <= m:
+        v = int(p[k]) >> qs
+        lo += k * v
+        hi += lo >> 30
+        lo &= 0x3FFFFFFF
+        den += v
+        if k >= khf:
+            top += v
+        k += 1
+    cen = 0
+    hf = 0
+    if den > 0:
+        ds = 0
+        while (den >> ds) >= 65536:
+            ds += 1
+        d = den >> ds
+        num = (hi << (30 - ds)) + (lo >> ds)
+        qq = num // d
+        rr = num - qq * d
+        cq8 = (qq << 8) + ((rr << 8) // d)
+        cen = (cq8 * rate16) >> cshift
+        hf = ((top >> ds) << 10) // d
+    q[8] = cen
+    q[9] = hf
+
+
+@micropython.viper
+def finish(lin, lg, bexp, nb: int, lg2n: int, kq10: int, lt, st, prev, out):
+    # log2 (Q10) of lin[0..nb+1] (bands, peak, rms sum), then every output in cdB.
+    src = ptr32(lin)
+    dst = ptr32(lg)
+    tab = ptr16(lt)
+    q = ptr32(st)
+    o = ptr32(out)
+    pv = ptr32(prev)
+    sgn = 1
+    sgn <<= 31
+    i = 0
+    while i < nb + 2:
+        v = int(src[i])
+        if v <= 0:
+            dst[i] = -1
+        else:
+            b = 0
+            if v >> 16:
+                b = 16
+            if v >> (b + 8):
+                b += 8
+            if v >> (b + 4):
+                b += 4
+            if v >> (b + 2):
+                b += 2
+            if v >> (b + 1):
+                b += 1
+            if b >= 8:
+                idx = (v >> (b - 8)) & 255
+            else:
+                idx = (v << (8 - b)) & 255
+            dst[i] = (b << 10) + int(tab[idx])
+        i += 1
+    e = int(q[6])
+    e |= -(e & sgn)
+    e = e - 15 + int(q[0])                               # block exponent of X
+    o[0] = e
+    first = int(q[7])
+    flux = 0
+    be = ptr32(bexp)
+    b = 0
+    while b < nb:
+        L = int(dst[b])
+        L |= -(L & sgn)
+        c = _FLOOR
+        if L >= 0:
+            L += ((int(be[b]) + 2 * e) << 10) + kq10
+            c = (L * _CDB_MUL) >> 16
+            if c < _FLOOR:
+                c = _FLOOR
+        if first == 0:
+            old = int(pv[b])
+            old |= -(old & sgn)
+            if c > old:
+                flux += c - old
+        pv[b] = c
+        o[6 + b] = c
+        b += 1
+    q[7] = 0
+    o[3] = flux
+    L = int(dst[nb])                                     # peak
+    L |= -(L & sgn)
+    c = _FLOOR
+    if L >= 0:
+        c = ((2 * L - 30720) * _CDB_MUL) >> 16
+    o[1] = c
+    L = int(dst[nb + 1])                                 # rms
+    L |= -(L & sgn)
+    c = _FLOOR
+    if L >= 0:
+        c = ((L + ((int(q[5]) - lg2n - 30) << 10)) * _CDB_MUL) >> 16
+        if c < _FLOOR:
+            c = _FLOOR
+    o[2] = c
+    o[4] = q[8]
+    o[5] = q[9]
+
+
+def _bitlen(v):
+    n = 0
+    while v >> n:
+        n += 1
+    return n
+
+
+class DSP:
+    # One instance per audio stream.  push_hop() takes hop new samples (array('h')
+    # or memoryview) and returns 1 when out[] holds a new frame's features.
+    def __init__(self, cfg):
+        n = cfg["frame"]
+        rate = cfg["rate"]
+        self.n, self.hop, self.m = n, cfg["hop"], n >> 1
+        self.lg2n = consts.log2_int(n)
+        self.sgn = 1 << 31
+        self.win, self.tw = self._tables(n)
+        self.pairs = fft.bitrev_pairs(self.m)
+        self.npairs = len(self.pairs) >> 1
+        self.frame = array("h", bytes(2 * n))
+        self.buf = array("i", bytes(4 * n))
+        self.spec = array("i", bytes(4 * (n + 2)))
+        self.pw = array("i", bytes(4 * (self.m + 1)))
+        edges = consts.band_edges(rate, n)
+        self.nb = len(edges) - 1
+        self.edges = array("H", edges)
+        self.bshift = array("H", [_bitlen(edges[b + 1] - edges[b] - 1) for b in range(self.nb)])
+        self.lin = array("i", bytes(4 * (self.nb + 2)))
+        self.bexp = array("i", bytes(4 * self.nb))
+        self.lg = array("i", bytes(4 * (self.nb + 2)))
+        self.prev = array("i", bytes(4 * self.nb))
+        self.out = array("i", bytes(4 * consts.NFEAT))
+        self.st = array("i", bytes(4 * 12))
+        self.kq10 = ((-26 - 2 * self.lg2n) << 10) - consts.LOG2_3_Q10
+        self.khf = (consts.HF_SPLIT_HZ * n + rate - 1) // rate
+        self.rate16 = rate >> 4
+        self.cshift = 8 + self.lg2n - 4
+        self.lt = tables.LOG2_Q10
+        self.reset()
+
+    @staticmethod
+    def _tables(n):
+        # Q15 Hann window and interleaved (cos, sin) twiddles W_N^k, k = 0..n/2,
+        # indexed out of the shipped quarter-wave table (no floats on the device).
+        s = tables.SIN_Q15
+        q = consts.NMAX >> 2
+        step = consts.NMAX // n
+
+        def sinq(j):        # j in 0 .. NMAX/2
+            if j > q:
+                j = 2 * q - j
+            return s[2 * j] | (s[2 * j + 1] << 8)
+
+        def cosq(j):        # j in 0 .. NMAX/2
+            return sinq(q - j) if j <= q else -sinq(j - q)
+
+        win = array("h", bytes(2 * n))
+        for i in range(n):
+            j = i * step
+            if j > 2 * q:
+                j = 4 * q - j
+            win[i] = (32767 - cosq(j)) >> 1
+        tw = array("h", bytes(2 * (n + 2)))
+        for k in range(n // 2 + 1):
+            tw[2 * k] = cosq(k * step)
+            tw[2 * k + 1] = sinq(k * step)
+        return win, tw
+
+    def reset(self):
+        for i in range(self.n):
+            self.frame[i] = 0
+        self.filled = 0
+        self.frames = 0
+        self.st[_ST_FIRST] = 1
+        self.st[_ST_EFFT] = self.lg2n - 1
+
+    def push_hop(self, samples):
+        shift_in(self.frame, self.n, self.hop, samples)
+        if self.filled < self.n:
+            self.filled += self.hop
+            if self.filled < self.n:
+                return 0
+        self.process()
+        return 1
+
+    # the stages, separately callable for the benchmark
+    def stage_window(self):
+        self.st[_ST_WSH] = fft.window(self.frame, self.win, self.buf, self.n, self.sgn)
+
+    def stage_fft(self):
+        fft.bitrev(self.buf, self.pairs, self.npairs)
+        fft.cfft(self.buf, self.tw, self.m, self.sgn)
+        self.st[_ST_PS] = fft.split(self.buf, self.tw, self.spec, self.m, self.sgn)
+
+    def stage_power(self):
+        fft.power(self.spec, self.pw, self.m, self.st[_ST_PS], self.sgn, self.st)
+
+    def stage_bands(self):
+        band_power(self.spec, self.edges, self.bshift, self.nb, self.lin, self.bexp, self.sgn)
+
+    def stage_features(self):
+        levels(self.frame, self.n, self.lg2n, self.st, self.lin, self.nb)
+        shape(self.pw, self.m, self.khf, self.rate16, self.cshift, self.st)
+        finish(self.lin, self.lg, self.bexp, self.nb, self.lg2n, self.kq10, self.lt,
+               self.st, self.prev, self.out)
+
+    def process(self):
+        self.stage_window()
+        self.stage_fft()
+        self.stage_power()
+        self.stage_bands()
+        self.stage_features()
+        self.frames += 1

