@@ -31,7 +31,7 @@ def analyse(x, cfg):
     """Features of samples x (int16 units, any float/int array).
 
     Returns a dict of arrays: spectrum (F, n/2+1) complex, bands_db (F, NBANDS),
-    peak_db, rms_db, flux_db, centroid_hz, hf_ratio (each (F,)).
+    peak_db, rms_db, flux_db, centroid_hz, hf_ratio, tonal_db (each (F,)).
     """
     n, hop, rate = cfg["frame"], cfg["hop"], cfg["rate"]
     fr = frames_of(x, n, hop)
@@ -51,6 +51,11 @@ def analyse(x, cfg):
     centroid = (Pk * k[None, :]).sum(axis=1) / safe * rate / n
     khf = int(np.ceil(consts.HF_SPLIT_HZ * n / rate))
     hf = Pk[:, khf - 1:].sum(axis=1) / safe
+    tlo, thi, _ = consts.tonal_bins(rate, n)
+    band = P[:, tlo:thi + 1]
+    bmean = band.mean(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tonal = np.where(bmean > 0, 10 * np.log10(band.max(axis=1) / np.where(bmean > 0, bmean, 1)), 0.0)
     peak = np.abs(fr).max(axis=1) if len(fr) else np.zeros(0)
     return {
         "spectrum": X,
@@ -60,4 +65,5 @@ def analyse(x, cfg):
         "flux_db": flux,
         "centroid_hz": np.where(tot > 0, centroid, 0.0),
         "hf_ratio": np.where(tot > 0, hf, 0.0),
+        "tonal_db": tonal,
     }

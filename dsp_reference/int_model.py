@@ -50,7 +50,7 @@ def _u16(blob):
 
 
 def tables_for(n):
-    """Q15 Hann window (n) and twiddles cos, sin of W_N^k, k = 0..n/2, from SIN_Q15."""
+    """Q15 Hann window (n) and twiddles cos, sin of W_N^k, k = 0..3n/4, from SIN_Q15."""
     s = _u16(tables.SIN_Q15)
     q = consts.NMAX // 4
     step = consts.NMAX // n
@@ -65,8 +65,12 @@ def tables_for(n):
     j = np.arange(n) * step
     j = np.where(j > 2 * q, 4 * q - j, j)
     win = (32767 - cosq(j)) >> 1
-    k = np.arange(n // 2 + 1) * step
-    return win, cosq(k), sinq(k)
+    k = np.arange(3 * n // 4 + 1) * step
+    half = 2 * q
+    over = k > half
+    kk = np.where(over, k - half, k)
+    sgn = np.where(over, -1, 1)
+    return win, sgn * cosq(kk), sgn * sinq(kk)
 
 
 def _bitrev(m):
@@ -108,17 +112,19 @@ def _log2q10(v):
     return np.where(pos, (b << 10) + lt[idx], -1)
 
 
-def _twmul(br, bi, wr, wi, split_bits, chk, tag):
-    """(br + j bi)(wr - j wi) / 2**15, rounded, via the firmware's exact hi/lo split."""
-    lo_mask = (1 << split_bits) - 1
-    up = 15 - split_bits
-    hr, lr, hi, li = br >> split_bits, br & lo_mask, bi >> split_bits, bi & lo_mask
+def _twmul(br, bi, wr, wi, split_bits, extra, chk, tag):
+    """((br + j bi)(wr - j wi)) / 2**(15 + extra) through the firmware's hi/lo split:
+    H = bh.w, L = bl.w with b = bh * 2**split + bl, result (H + (L >> split) + r) >> (15 + extra - split)."""
+    mask = (1 << split_bits) - 1
+    down = 15 + extra - split_bits
+    rnd = 1 << (down - 1)
+    hr, lr, hi, li = br >> split_bits, br & mask, bi >> split_bits, bi & mask
     h = chk(tag + ".H", chk(tag + ".hp", hr * wr) + chk(tag + ".hp", hi * wi))
-    lo = chk(tag + ".L", chk(tag + ".lp", lr * wr) + chk(tag + ".lp", li * wi) + ((h & ((1 << up) - 1)) << split_bits) + 16384)
-    xr = (h >> up) + (lo >> 15)
+    lo = chk(tag + ".L", chk(tag + ".lp", lr * wr) + chk(tag + ".lp", li * wi))
+    xr = chk(tag + ".sum", h + (lo >> split_bits) + rnd) >> down
     h = chk(tag + ".H", chk(tag + ".hp", hi * wr) - chk(tag + ".hp", hr * wi))
-    lo = chk(tag + ".L", chk(tag + ".lp", li * wr) - chk(tag + ".lp", lr * wi) + ((h & ((1 << up) - 1)) << split_bits) + 16384)
-    xi = (h >> up) + (lo >> 15)
+    lo = chk(tag + ".L", chk(tag + ".lp", li * wr) - chk(tag + ".lp", lr * wi))
+    xi = chk(tag + ".sum", h + (lo >> split_bits) + rnd) >> down
     return xr, xi
 
 
@@ -141,32 +147,54 @@ def spectrum(fr, n, ranges):
     rev = _bitrev(m)
     zr, zi = z[:, 0::2][:, rev], z[:, 1::2][:, rev]
     nf = fr.shape[0]
-    # stage 1: twiddle 1, no multiply
-    gr, gi = zr.reshape(nf, m // 2, 2), zi.reshape(nf, m // 2, 2)
-    zr = np.stack([(gr[..., 0] + gr[..., 1]) >> 1, (gr[..., 0] - gr[..., 1]) >> 1], axis=2).reshape(nf, m)
-    zi = np.stack([(gi[..., 0] + gi[..., 1]) >> 1, (gi[..., 0] - gi[..., 1]) >> 1], axis=2).reshape(nf, m)
-    size = 4
-    while size <= m:
-        half = size // 2
-        gr, gi = zr.reshape(nf, m // size, size), zi.reshape(nf, m // size, size)
-        ar, ai, br, bi = gr[..., :half], gi[..., :half], gr[..., half:], gi[..., half:]
-        k = np.arange(half) * (n // size)
-        xr, xi = _twmul(br, bi, cos[k], sin[k], 8, chk, "fft")
-        zr = chk("fft.out", np.concatenate([(ar + xr) >> 1, (ar - xr) >> 1], axis=2).reshape(nf, m))
-        zi = chk("fft.out", np.concatenate([(ai + xi) >> 1, (ai - xi) >> 1], axis=2).reshape(nf, m))
-        size *= 2
-    # split into the real spectrum, k = 0..m
-    k = np.arange(m + 1)
-    ka, kb = k % m, (m - k) % m
-    a_r, a_i = zr[:, ka], zi[:, ka]
-    c_r, c_i = zr[:, kb], -zi[:, kb]
-    fo_r, fo_i = chk("split.fo", a_r - c_r), chk("split.fo", a_i - c_i)
-    tr, ti = _twmul(fo_r, fo_i, cos[k], sin[k], 9, chk, "split")
-    xr = chk("split.x", chk("split.xs", a_r + c_r + ti) >> 1)
-    xi = chk("split.x", chk("split.xs", a_i + c_i - tr) >> 1)
+    # pass 1: stages 1+2 as a multiply-free radix-4 butterfly, scaled by 1/4
+    r4, i4 = zr.reshape(nf, m // 4, 4), zi.reshape(nf, m // 4, 4)
+    sr, si = r4[..., 0] + r4[..., 1], i4[..., 0] + i4[..., 1]
+    dr, di = r4[..., 0] - r4[..., 1], i4[..., 0] - i4[..., 1]
+    ur, ui = r4[..., 2] + r4[..., 3], i4[..., 2] + i4[..., 3]
+    vr, vi = r4[..., 2] - r4[..., 3], i4[..., 2] - i4[..., 3]
+    zr = np.stack([(sr + ur) >> 2, (dr + vi) >> 2, (sr - ur) >> 2, (dr - vi) >> 2], axis=2).reshape(nf, m)
+    zi = np.stack([(si + ui) >> 2, (di - vr) >> 2, (si - ui) >> 2, (di + vr) >> 2], axis=2).reshape(nf, m)
+    q = 4
+    if int(np.log2(m)) & 1:
+        # one radix-2 stage (blocks 4 -> 8), scaled by 1/2
+        gr, gi = zr.reshape(nf, m // 8, 8), zi.reshape(nf, m // 8, 8)
+        ar, ai = gr[..., :4] >> 1, gi[..., :4] >> 1
+        k = np.arange(4) * (m // 4)
+        xr, xi = _twmul(gr[..., 4:], gi[..., 4:], cos[k], sin[k], 8, 1, chk, "fft")
+        zr = chk("fft.out", np.concatenate([ar + xr, ar - xr], axis=2).reshape(nf, m))
+        zi = chk("fft.out", np.concatenate([ai + xi, ai - xi], axis=2).reshape(nf, m))
+        q = 8
+    while q < m:
+        # radix-4 stage: blocks of q at 0, q, 2q, 3q -> one of 4q, scaled by 1/4
+        gr, gi = zr.reshape(nf, m // (4 * q), 4, q), zi.reshape(nf, m // (4 * q), 4, q)
+        j = np.arange(q) * (m // (2 * q))
+        a0r, a0i = gr[:, :, 0] >> 2, gi[:, :, 0] >> 2
+        a1r, a1i = _twmul(gr[:, :, 1], gi[:, :, 1], cos[2 * j], sin[2 * j], 8, 2, chk, "fft")
+        a2r, a2i = _twmul(gr[:, :, 2], gi[:, :, 2], cos[j], sin[j], 8, 2, chk, "fft")
+        a3r, a3i = _twmul(gr[:, :, 3], gi[:, :, 3], cos[3 * j], sin[3 * j], 8, 2, chk, "fft")
+        sr, si, dr, di = a0r + a1r, a0i + a1i, a0r - a1r, a0i - a1i
+        ur, ui, vr, vi = a2r + a3r, a2i + a3i, a2r - a3r, a2i - a3i
+        zr = chk("fft.out", np.stack([sr + ur, dr + vi, sr - ur, dr - vi], axis=2).reshape(nf, m))
+        zi = chk("fft.out", np.stack([si + ui, di - vr, si - ui, di + vr], axis=2).reshape(nf, m))
+        q *= 4
+    # split, bins k and m-k together (k = 1 .. m/2-1), plus bins 0, m/2, m
+    xr = np.zeros((nf, m + 1), dtype=np.int64)
+    xi = np.zeros((nf, m + 1), dtype=np.int64)
+    xr[:, 0] = zr[:, 0] + zi[:, 0]
+    xr[:, m] = zr[:, 0] - zi[:, 0]
+    xr[:, m // 2], xi[:, m // 2] = zr[:, m // 2], -zi[:, m // 2]
+    k = np.arange(1, m // 2)
+    ar, ai, br, bi = zr[:, k], zi[:, k], zr[:, m - k], zi[:, m - k]
+    er, ei = chk("split.fe", ar + br) >> 1, chk("split.fe", ai - bi) >> 1
+    fr, fi = chk("split.fo", ar - br), chk("split.fo", ai + bi)
+    tr, ti = _twmul(fr, fi, cos[k], sin[k], 9, 1, chk, "split")
+    xr[:, k], xi[:, k] = er + ti, ei - tr
+    xr[:, m - k], xi[:, m - k] = er - ti, -ei - tr
+    chk("split.x", xr), chk("split.x", xi)
     acc = np.bitwise_or.reduce(xr ^ (xr >> 31), axis=1) | np.bitwise_or.reduce(xi ^ (xi >> 31), axis=1)
     ps = _shift_for(acc, 32768)
-    ex = sh[:, 0] - 15 + (int(np.log2(m)))
+    ex = sh[:, 0] - 15 + int(np.log2(m))
     return xr, xi, ex, ps
 
 
@@ -199,7 +227,7 @@ def analyse(x, cfg, ranges=None):
     # bands: straight from X, each band with its own shift pb (|X >> pb| <= 2**15)
     edges = consts.band_edges(rate, n)
     nb = len(edges) - 1
-    lin = np.zeros((nf, nb + 2), dtype=np.int64)
+    lin = np.zeros((nf, nb + 5), dtype=np.int64)
     bexp = np.zeros((nf, nb), dtype=np.int64)
     for b in range(nb):
         k0, k1 = edges[b], edges[b + 1]
@@ -247,12 +275,19 @@ def analyse(x, cfg, ranges=None):
     cq8 = chk("shape.cq8", (qq << 8) + (chk("shape.rr8", rr << 8) // d))
     cen = chk("shape.cen", cq8 * (rate >> 4)) >> (8 + lg2n - 4)
     hf = chk("shape.top10", (top >> ds) << 10) // d
+    tlo, thi, tcount = consts.tonal_bins(rate, n)
+    lin[:, nb + 2] = q[:, tlo - 1:thi].max(axis=1)
+    lin[:, nb + 3] = chk("tonal.sum", q[:, tlo - 1:thi].sum(axis=1))
+    lin[:, nb + 4] = tcount
+    lgt = _log2q10(lin[:, nb + 2:nb + 5])
+    tonal = np.where(lgt[:, 1] >= 0, chk("tonal.Lmul", (lgt[:, 0] + lgt[:, 2] - lgt[:, 1]) * consts.CDB_MUL) >> 16, 0)
     feat[:, consts.F_EXP] = ex
     feat[:, consts.F_PEAK] = peak_cdb
     feat[:, consts.F_RMS] = rms_cdb
     feat[:, consts.F_FLUX] = flux
     feat[:, consts.F_CENTROID] = np.where(den > 0, cen, 0)
     feat[:, consts.F_HF] = np.where(den > 0, hf, 0)
+    feat[:, consts.F_TONAL] = tonal
     feat[:, consts.F_BAND0:consts.F_BAND0 + nb] = bands
     return Result(feat, xr, xi, ex, pw, ranges)
 

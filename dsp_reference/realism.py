@@ -142,7 +142,7 @@ def format_table(rows, markdown=False):
         if m == "ltas_bands":
             continue
         if m == "ltas_mean_abs_db":
-            rtxt, stxt = "median |synth-real| %.1f dB" % r[0], "%.0f %% of bands in real p10-p90" % (100 * s[0])
+            rtxt, stxt = "mean abs. diff %.1f dB" % r[0], "%.0f %% of bands in real p10-p90" % (100 * s[0])
         else:
             rtxt, stxt = fmt(r), fmt(s)
         if markdown:

@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dsp_reference.confusers import CONFUSER_CLASSES
-from dsp_reference.sounds import (POSITIVE_CLASSES, bandpass_gain, loguniform, make_event,
-                                  shaped_noise)
+from dsp_reference.sounds import POSITIVE_CLASSES, bandpass_gain, fast_len, make_event, shaped_noise
 
 BACKGROUNDS = ("traffic", "babble", "wind", "rain", "night")
 SNR_CHOICES = (0, 5, 10, 15, 20, 30)
@@ -84,12 +83,13 @@ def _babble(rng, n, rate):
             src[v][j * seg:(j + 1) * seg] += pg[j * seg:(j + 1) * seg]
         unv += g * (1 - syl)
     unv = np.repeat(unv, 8)[:n]
-    out = np.zeros(n)
-    for v, fm in enumerate(vowels):
-        spec = np.fft.rfft(src[v])
-        f = np.fft.rfftfreq(n, 1.0 / rate)
+    m = fast_len(n)
+    f = np.fft.rfftfreq(m, 1.0 / rate)
+    spec = np.zeros(len(f), dtype=complex)
+    for v, fm in enumerate(vowels):                           # vowel filters summed in one spectrum
         gain = sum(1 / np.sqrt(1 + ((f - fc) / 80.0) ** 2) for fc in fm) / (1 + (f / 3000) ** 2)
-        out += np.fft.irfft(spec * gain, n)
+        spec += np.fft.rfft(src[v], m) * gain
+    out = np.fft.irfft(spec, m)[:n]
     out += unv * shaped_noise(rng, n, rate, bandpass_gain(2500, 6000, 1)) * 0.025
     return out
 
@@ -108,9 +108,10 @@ def _rain(rng, n, rate):
     pos = rng.integers(0, n, k)
     amp = np.minimum(rng.exponential(1.0, k), 3.0)           # no single loud drop
     np.add.at(drops, pos, amp * rng.choice([-1.0, 1.0], k))
-    f = np.fft.rfftfreq(n, 1.0 / rate)
+    m = fast_len(n)
+    f = np.fft.rfftfreq(m, 1.0 / rate)
     ring = sum(1 / np.sqrt(1 + ((f - fc) / 600.0) ** 2) for fc in (1500, 2500, 3800)) * (f > 300)
-    drops = np.fft.irfft(np.fft.rfft(drops) * ring, n)
+    drops = np.fft.irfft(np.fft.rfft(drops, m) * ring, m)[:n]
     drops /= np.sqrt(np.mean(drops ** 2)) + 1e-12
     return 0.6 * hiss + 0.8 * drops
 

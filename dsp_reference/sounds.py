@@ -21,14 +21,31 @@ def loguniform(rng, lo, hi):
     return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
 
 
+def fast_len(n):
+    """Smallest 2**a * 3**b * 5**c >= n (a fast FFT size)."""
+    best = 1 << max(0, int(np.ceil(np.log2(max(n, 1)))))
+    p3 = 1
+    while p3 < best:
+        p35 = p3
+        while p35 < best:
+            m = p35
+            while m < n:
+                m *= 2
+            best = min(best, m)
+            p35 *= 5
+        p3 *= 3
+    return best
+
+
 def shaped_noise(rng, n, rate, power_fn):
     """Gaussian noise of length n whose power spectrum follows power_fn(freq_hz); unit RMS."""
     if n <= 0:
         return np.zeros(0)
-    f = np.fft.rfftfreq(n, 1.0 / rate)
+    m = fast_len(n)
+    f = np.fft.rfftfreq(m, 1.0 / rate)
     spec = (rng.standard_normal(len(f)) + 1j * rng.standard_normal(len(f))) * np.sqrt(power_fn(f))
     spec[0] = 0.0
-    x = np.fft.irfft(spec, n)
+    x = np.fft.irfft(spec, m)[:n]
     r = np.sqrt(np.mean(x * x))
     return x / r if r > 0 else x
 
@@ -36,8 +53,9 @@ def shaped_noise(rng, n, rate, power_fn):
 def fft_filter(x, rate, gain_fn):
     """Zero-phase filtering: multiply the spectrum by gain_fn(freq_hz) (for stationary signals)."""
     n = len(x)
-    f = np.fft.rfftfreq(n, 1.0 / rate)
-    return np.fft.irfft(np.fft.rfft(x) * gain_fn(f), n)
+    m = fast_len(n)
+    f = np.fft.rfftfreq(m, 1.0 / rate)
+    return np.fft.irfft(np.fft.rfft(x, m) * gain_fn(f), m)[:n]
 
 
 def minphase_fir(gain_fn, rate, ntaps=256):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from dsp_reference import float_model, int_model, signals
-from node import config
+from node import config, consts
 
 GEOMETRIES = [{}, {"rate": 32000, "frame": 1024, "hop": 512}]
 
@@ -50,7 +50,7 @@ def test_band_energies_within_half_db(g):
     sigs += [signals.sine(rate, 0.3, f, db) for f in (200.0, 1500.0, 6000.0) for db in (-50, -6)]
     sigs += [signals.street(rate), signals.chirp(rate, 1.0, 80, rate * 0.45)]
     for x in sigs:
-        bi = int_model.features(x, cfg)[:, 6:] / 100.0
+        bi = int_model.features(x, cfg)[:, consts.F_BAND0:] / 100.0
         ff = float_model.analyse(x, cfg)
         bf = ff["bands_db"]
         ok = bf >= _quant_noise_band_db(cfg, ff["rms_db"]) + 20.0
@@ -71,6 +71,7 @@ def test_levels_centroid_and_hf_share_track_the_float_model(g):
         assert np.max(np.abs(fi[:, 2] / 100 - ff["rms_db"])) < 0.05
         assert np.max(np.abs(fi[:, 4] - ff["centroid_hz"])) < 0.02 * rate / 2
         assert np.max(np.abs(fi[:, 5] / 1024 - ff["hf_ratio"])) < 0.02
+        assert np.max(np.abs(fi[:, consts.F_TONAL] / 100 - ff["tonal_db"])) < 0.5
         # flux sums 24 band differences, each band within 0.5 dB where it holds signal
         loud = ff["flux_db"] > 1.0
         if loud.any():
@@ -81,5 +82,6 @@ def test_sine_band_level_matches_definition():
     # a -20 dBFS sine: its band holds the frame's mean square, 10log10(A^2/2) = -23.01 dB
     cfg = config.validate({})
     f = int_model.features(signals.sine(16000, 0.3, 1000.0, -20), cfg)
-    assert abs(f[5, 6:].max() / 100 - (-23.01)) < 0.1
+    assert abs(f[5, consts.F_BAND0:].max() / 100 - (-23.01)) < 0.1
+    assert f[5, consts.F_TONAL] > 1500                      # a pure tone is very tonal
     assert abs(f[5, 2] / 100 - (-23.01)) < 0.05

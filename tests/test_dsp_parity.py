@@ -14,15 +14,6 @@ GEOMETRIES = [
 ]
 
 
-def _suite_concat(rate):
-    """All suite signals end to end, each padded to whole hops, plus their offsets."""
-    parts, names = [], []
-    for name, x in signals.suite(rate).items():
-        parts.append(x)
-        names.append((name, len(x)))
-    return parts, names
-
-
 @pytest.fixture(scope="module", params=GEOMETRIES, ids=lambda g: "%d_%d" % (g["rate"], g["frame"]))
 def geometry(request):
     cfg = config.validate(request.param)
@@ -41,12 +32,15 @@ def test_firmware_matches_integer_model_every_frame(geometry):
         bad[0][0], bad[0][1], fw[tuple(bad[0])], ref[tuple(bad[0])])
 
 
-@pytest.mark.parametrize("g", GEOMETRIES, ids=lambda g: "%d_%d" % (g["rate"], g["frame"]))
+@pytest.mark.parametrize("g", GEOMETRIES + [{"rate": 8000, "frame": 256, "hop": 128},
+                                            {"rate": 48000, "frame": 1024, "hop": 512}],
+                         ids=lambda g: "%d_%d" % (g["rate"], g["frame"]))
 def test_each_suite_signal_bit_exact_from_a_fresh_start(g):
     # every signal on its own (first-frame flux, silence after reset, etc.)
     cfg = config.validate(g)
     sigs = signals.suite(cfg["rate"])
-    for name in ("silence", "square_440", "square_nyq", "impulses", "white_1lsb", "sine_%gHz_-90dB" % 62.5):
+    for name in ("silence", "square_440", "square_nyq", "impulses", "white_1lsb", "sine_%gHz_-90dB" % 62.5,
+                 "street", "chirp_up"):
         fw, _ = fwrun.features(sigs[name], cfg)
         ref = int_model.features(sigs[name], cfg)
         assert np.array_equal(fw, ref), name

@@ -20,7 +20,7 @@ def _pow2_in(allowed):
 SCHEMA = {
     "rate": (16000, int, lambda v: v in consts.RATES, "sample rate, Hz"),
     "frame": (512, int, lambda v: v in consts.FRAME_SIZES, "FFT frame length, samples"),
-    "hop": (256, int, lambda v: v in (64, 128, 256, 512, 1024, 2048), "hop between frames, samples"),
+    "hop": (256, int, lambda v: v in (64, 128, 256, 512, 1024), "hop between frames, samples"),
     "site": ("", str, lambda v: len(v) <= 32, "site / pole id"),
     "gain_db": (0, int, lambda v: -20 <= v <= 40, "digital gain applied to the mic, dB"),
     "cal_cdb": (0, int, lambda v: -20000 <= v <= 20000, "dBFS to dB SPL offset, 1/100 dB"),

@@ -10,13 +10,15 @@ except ImportError:  # CPython (host tools, reference models)
 FW_VERSION = "0.1.0"
 
 # Supported DSP geometries.  N is the real FFT length (a frame), the complex FFT is N/2.
-FRAME_SIZES = (256, 512, 1024, 2048)
+FRAME_SIZES = (256, 512, 1024)   # 2048 needs ~40 KB of buffers: too much for the ESP32 heap
 RATES = (8000, 16000, 32000, 48000)
-NMAX = const(2048)            # largest frame: the quarter-wave sine table is made for it
+NMAX = const(1024)            # largest frame: the quarter-wave sine table is made for it
 
 NBANDS = const(24)            # log-spaced band energies
 FMIN_HZ = const(100)          # lower edge of band 0
 HF_SPLIT_HZ = const(4000)     # "high band" = bins at or above this frequency
+TONAL_LO_HZ = const(300)      # tonality is measured over bins in [TONAL_LO_HZ, TONAL_HI_HZ]
+TONAL_HI_HZ = const(5000)
 
 # Fixed-point formats
 Q15 = const(15)               # window and twiddles: value / 32768
@@ -32,6 +34,8 @@ LOG2_3_Q10 = const(1623)      # round(log2(3) * 1024), Hann window power sum is 
 #   flux_cdb   sum over bands of max(0, band[t] - band[t-1]) in 1/100 dB
 #   centroid_hz  spectral centroid of bins 1..N/2, Hz
 #   hf_q10     share of spectral power at or above HF_SPLIT_HZ, 1/1024 units
+#   tonal_cdb  10*log10(max bin power / mean bin power) over TONAL_LO..HI_HZ, 1/100 dB
+#              (0 for flat noise, 15-25 dB for a harmonic voice, horn or siren)
 #   band_k     band power in 1/100 dB, same reference as rms_cdb
 F_EXP = const(0)
 F_PEAK = const(1)
@@ -39,10 +43,11 @@ F_RMS = const(2)
 F_FLUX = const(3)
 F_CENTROID = const(4)
 F_HF = const(5)
-F_BAND0 = const(6)
-NFEAT = const(30)             # F_BAND0 + NBANDS
+F_TONAL = const(6)
+F_BAND0 = const(7)
+NFEAT = const(31)             # F_BAND0 + NBANDS
 
-FEATURE_KEYS = ("exp", "peak_cdb", "rms_cdb", "flux_cdb", "centroid_hz", "hf_q10")
+FEATURE_KEYS = ("exp", "peak_cdb", "rms_cdb", "flux_cdb", "centroid_hz", "hf_q10", "tonal_cdb")
 
 
 def log2_int(n):
@@ -53,6 +58,13 @@ def log2_int(n):
     if (1 << k) != n:
         raise ValueError("not a power of two: %d" % n)
     return k
+
+
+def tonal_bins(rate, n):
+    # first and last FFT bin of the tonality range, and their count
+    lo = (TONAL_LO_HZ * n + rate - 1) // rate
+    hi = TONAL_HI_HZ * n // rate
+    return lo, hi, hi - lo + 1
 
 
 def band_edges(rate, n, nbands=NBANDS, fmin=FMIN_HZ):

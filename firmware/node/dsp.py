@@ -88,8 +88,7 @@ def band_power(spec, edges, bshift, nb: int, lin, bexp, sgn: int):
         acc = 0
         k = k0
         while k < k1:
-            v = int(x[k])
-            v |= -(v & sgn)
+            v = (int(x[k]) ^ sgn) - sgn
             acc |= v ^ (v >> 31)
             k += 1
         pb = 0
@@ -100,10 +99,8 @@ def band_power(spec, edges, bshift, nb: int, lin, bexp, sgn: int):
         tot = 0
         k = k0
         while k < k1:
-            v = int(x[k])
-            v = ((v | -(v & sgn)) + r) >> pb
-            u = int(x[k + 1])
-            u = ((u | -(u & sgn)) + r) >> pb
+            v = (((int(x[k]) ^ sgn) - sgn) + r) >> pb
+            u = (((int(x[k + 1]) ^ sgn) - sgn) + r) >> pb
             tot += (((v * v) >> 1) + ((u * u) >> 1)) >> s
             k += 2
         o[b] = tot
@@ -112,12 +109,16 @@ def band_power(spec, edges, bshift, nb: int, lin, bexp, sgn: int):
 
 
 @micropython.viper
-def shape(pw, m: int, khf: int, rate16: int, cshift: int, st):
+def shape(pw, m: int, khf: int, rate16: int, cshift: int, st, lin, nb: int, tlo: int, thi: int):
     # Spectral centroid (Hz) and high-band share (1/1024) of bins 1..m.  pw is scaled
     # so its largest bin is < 2**16; sum(k*Q) (up to 2**36) is kept exactly in two
     # words (hi * 2**30 + lo), then numerator and denominator are brought down together
-    # to a 16-bit denominator for the divisions.
+    # to a 16-bit denominator for the divisions.  Also the largest bin and the sum of
+    # bins tlo..thi (tonality) into lin[nb+2], lin[nb+3].
     p = ptr32(pw)
+    o = ptr32(lin)
+    tmax = 0
+    tsum = 0
     q = ptr32(st)
     acc = int(q[2])
     qs = 0
@@ -136,6 +137,11 @@ def shape(pw, m: int, khf: int, rate16: int, cshift: int, st):
         den += v
         if k >= khf:
             top += v
+        if k >= tlo:
+            if k <= thi:
+                tsum += v
+                if v > tmax:
+                    tmax = v
         k += 1
     cen = 0
     hf = 0
@@ -152,11 +158,14 @@ def shape(pw, m: int, khf: int, rate16: int, cshift: int, st):
         hf = ((top >> ds) << 10) // d
     q[8] = cen
     q[9] = hf
+    o[nb + 2] = tmax
+    o[nb + 3] = tsum
 
 
 @micropython.viper
 def finish(lin, lg, bexp, nb: int, lg2n: int, kq10: int, lt, st, prev, out):
-    # log2 (Q10) of lin[0..nb+1] (bands, peak, rms sum), then every output in cdB.
+    # log2 (Q10) of lin[0..nb+4] (bands, peak, rms sum, tonal max, tonal sum, tonal
+    # bin count), then every output in cdB.
     src = ptr32(lin)
     dst = ptr32(lg)
     tab = ptr16(lt)
@@ -166,7 +175,7 @@ def finish(lin, lg, bexp, nb: int, lg2n: int, kq10: int, lt, st, prev, out):
     sgn = 1
     sgn <<= 31
     i = 0
-    while i < nb + 2:
+    while i < nb + 5:
         v = int(src[i])
         if v <= 0:
             dst[i] = -1
@@ -188,8 +197,7 @@ def finish(lin, lg, bexp, nb: int, lg2n: int, kq10: int, lt, st, prev, out):
                 idx = (v << (8 - b)) & 255
             dst[i] = (b << 10) + int(tab[idx])
         i += 1
-    e = int(q[6])
-    e |= -(e & sgn)
+    e = (int(q[6]) ^ sgn) - sgn
     e = e - 15 + int(q[0])                               # block exponent of X
     o[0] = e
     first = int(q[7])
@@ -197,8 +205,7 @@ def finish(lin, lg, bexp, nb: int, lg2n: int, kq10: int, lt, st, prev, out):
     be = ptr32(bexp)
     b = 0
     while b < nb:
-        L = int(dst[b])
-        L |= -(L & sgn)
+        L = (int(dst[b]) ^ sgn) - sgn
         c = _FLOOR
         if L >= 0:
             L += ((int(be[b]) + 2 * e) << 10) + kq10
@@ -206,23 +213,20 @@ def finish(lin, lg, bexp, nb: int, lg2n: int, kq10: int, lt, st, prev, out):
             if c < _FLOOR:
                 c = _FLOOR
         if first == 0:
-            old = int(pv[b])
-            old |= -(old & sgn)
+            old = (int(pv[b]) ^ sgn) - sgn
             if c > old:
                 flux += c - old
         pv[b] = c
-        o[6 + b] = c
+        o[7 + b] = c
         b += 1
     q[7] = 0
     o[3] = flux
-    L = int(dst[nb])                                     # peak
-    L |= -(L & sgn)
+    L = (int(dst[nb]) ^ sgn) - sgn                       # peak
     c = _FLOOR
     if L >= 0:
         c = ((2 * L - 30720) * _CDB_MUL) >> 16
     o[1] = c
-    L = int(dst[nb + 1])                                 # rms
-    L |= -(L & sgn)
+    L = (int(dst[nb + 1]) ^ sgn) - sgn                   # rms
     c = _FLOOR
     if L >= 0:
         c = ((L + ((int(q[5]) - lg2n - 30) << 10)) * _CDB_MUL) >> 16
@@ -231,6 +235,11 @@ def finish(lin, lg, bexp, nb: int, lg2n: int, kq10: int, lt, st, prev, out):
     o[2] = c
     o[4] = q[8]
     o[5] = q[9]
+    c = 0                                                # tonality
+    L = (int(dst[nb + 3]) ^ sgn) - sgn
+    if L >= 0:
+        c = ((int(dst[nb + 2]) + int(dst[nb + 4]) - L) * _CDB_MUL) >> 16
+    o[6] = c
 
 
 def _bitlen(v):
@@ -260,9 +269,10 @@ class DSP:
         self.nb = len(edges) - 1
         self.edges = array("H", edges)
         self.bshift = array("H", [_bitlen(edges[b + 1] - edges[b] - 1) for b in range(self.nb)])
-        self.lin = array("i", bytes(4 * (self.nb + 2)))
+        self.lin = array("i", bytes(4 * (self.nb + 5)))
         self.bexp = array("i", bytes(4 * self.nb))
-        self.lg = array("i", bytes(4 * (self.nb + 2)))
+        self.lg = array("i", bytes(4 * (self.nb + 5)))
+        self.tlo, self.thi, self.lin[self.nb + 4] = consts.tonal_bins(rate, n)
         self.prev = array("i", bytes(4 * self.nb))
         self.out = array("i", bytes(4 * consts.NFEAT))
         self.st = array("i", bytes(4 * 12))
@@ -275,7 +285,7 @@ class DSP:
 
     @staticmethod
     def _tables(n):
-        # Q15 Hann window and interleaved (cos, sin) twiddles W_N^k, k = 0..n/2,
+        # Q15 Hann window and interleaved (cos, sin) twiddles W_N^k, k = 0..3n/4,
         # indexed out of the shipped quarter-wave table (no floats on the device).
         s = tables.SIN_Q15
         q = consts.NMAX >> 2
@@ -289,16 +299,23 @@ class DSP:
         def cosq(j):        # j in 0 .. NMAX/2
             return sinq(q - j) if j <= q else -sinq(j - q)
 
+        def sin_any(j):     # j in 0 .. 3*NMAX/4
+            return sinq(j) if j <= 2 * q else -sinq(j - 2 * q)
+
+        def cos_any(j):
+            return cosq(j) if j <= 2 * q else -cosq(j - 2 * q)
+
         win = array("h", bytes(2 * n))
         for i in range(n):
             j = i * step
             if j > 2 * q:
                 j = 4 * q - j
             win[i] = (32767 - cosq(j)) >> 1
-        tw = array("h", bytes(2 * (n + 2)))
-        for k in range(n // 2 + 1):
-            tw[2 * k] = cosq(k * step)
-            tw[2 * k + 1] = sinq(k * step)
+        nt = 3 * n // 4 + 1
+        tw = array("h", bytes(4 * nt))
+        for k in range(nt):
+            tw[2 * k] = cos_any(k * step)
+            tw[2 * k + 1] = sin_any(k * step)
         return win, tw
 
     def reset(self):
@@ -335,7 +352,8 @@ class DSP:
 
     def stage_features(self):
         levels(self.frame, self.n, self.lg2n, self.st, self.lin, self.nb)
-        shape(self.pw, self.m, self.khf, self.rate16, self.cshift, self.st)
+        shape(self.pw, self.m, self.khf, self.rate16, self.cshift, self.st, self.lin, self.nb,
+              self.tlo, self.thi)
         finish(self.lin, self.lg, self.bexp, self.nb, self.lg2n, self.kq10, self.lt,
                self.st, self.prev, self.out)
 

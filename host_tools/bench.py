@@ -1,0 +1,89 @@
+# SPDX-License-Identifier: MIT
+"""`make bench`: DSP speed and memory on the MicroPython unix port, scaled to an ESP32.
+
+ESP32 estimate: a viper `while` loop of 5,000,000 iterations takes 271 ms on an
+ESP32-S3 at 240 MHz (published); the same loop is timed in the same run on the unix
+port and every unix time is scaled by 271 / that time.  Also times a plain
+MicroPython float FFT (what a user would write first) and numpy's FFT under CPython.
+Prints a table and writes bench/latest.json.
+"""
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+from host_tools import fwrun
+
+ESP32_CAL_MS = 271.0
+GEOMETRIES = [(16000, 512, 256), (32000, 1024, 512)]
+TARGET_CPU_PERCENT = 10.0
+TARGET_HEAP_BYTES = 32 * 1024
+
+
+def numpy_fft_us(n, reps=2000):
+    x = np.random.default_rng(0).standard_normal(n)
+    best = None
+    for _ in range(5):
+        t = time.perf_counter()
+        for _ in range(reps):
+            np.fft.rfft(x)
+        dt = (time.perf_counter() - t) / reps * 1e6
+        best = dt if best is None or dt < best else best
+    return best
+
+
+def run_geometry(rate, frame, hop):
+    r = json.loads(fwrun.run_script("bench_dsp.py", [str(rate), str(frame), str(hop)]).strip().splitlines()[-1])
+    scale = ESP32_CAL_MS / r["calib_loop_ms_unix"]
+    hop_ms = 1000.0 * hop / rate
+    r["esp32_scale"] = scale
+    r["est_esp32_ms_per_hop"] = r["frame_us_unix"] * scale / 1000.0
+    r["est_esp32_cpu_percent"] = 100.0 * r["est_esp32_ms_per_hop"] / hop_ms
+    r["est_esp32_fft_ms"] = r["fft_us_unix"] * scale / 1000.0
+    r["numpy_fft_us"] = numpy_fft_us(frame)
+    r["hop_ms"] = hop_ms
+    return r
+
+
+def table(results):
+    rows = [("stage (µs on unix port)", "window_us_unix"), ("FFT (complex + split)", "fft_us_unix"),
+            ("power", "power_us_unix"), ("bands", "bands_us_unix"), ("features", "features_us_unix"),
+            ("whole frame", "frame_us_unix"), ("plain MicroPython float FFT", "float_fft_us_unix"),
+            ("numpy rfft (CPython)", "numpy_fft_us"), ("calibration loop, ms", "calib_loop_ms_unix"),
+            ("est. ESP32 ms per hop", "est_esp32_ms_per_hop"), ("est. ESP32 CPU %", "est_esp32_cpu_percent"),
+            ("DSP heap, bytes", "heap_peak_bytes"), ("alloc per frame, bytes", "alloc_per_frame_bytes")]
+    head = "%-30s" % "" + "".join("%16s" % ("%d Hz / %d" % (r["rate"], r["frame"])) for r in results)
+    lines = [head]
+    for label, key in rows:
+        lines.append("%-30s" % label + "".join("%16s" % ("no heap" if r[key] is None else "%.2f" % r[key])
+                                                 for r in results))
+    return "\n".join(lines)
+
+
+def main(out_dir="bench"):
+    results = [run_geometry(*g) for g in GEOMETRIES]
+    main_r = results[0]
+    summary = {k: main_r[k] for k in ("fft_us_unix", "frame_us_unix", "calib_loop_ms_unix", "est_esp32_ms_per_hop",
+                                      "est_esp32_cpu_percent", "float_fft_us_unix", "numpy_fft_us",
+                                      "heap_peak_bytes")}
+    summary["targets"] = {"est_esp32_cpu_percent_max": TARGET_CPU_PERCENT, "heap_bytes_max": TARGET_HEAP_BYTES,
+                          "cpu_met": main_r["est_esp32_cpu_percent"] <= TARGET_CPU_PERCENT,
+                          "heap_met": main_r["heap_peak_bytes"] <= TARGET_HEAP_BYTES}
+    summary["geometries"] = results
+    summary["method"] = ("unix-port times scaled by %.0f ms / (same-run viper 5M-iteration loop); "
+                         "best of repeated runs" % ESP32_CAL_MS)
+    print(table(results))
+    print("targets: CPU <= %.0f%% -> %s, heap <= %d B -> %s" % (
+        TARGET_CPU_PERCENT, "met" if summary["targets"]["cpu_met"] else "MISSED",
+        TARGET_HEAP_BYTES, "met" if summary["targets"]["heap_met"] else "MISSED"))
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, "latest.json"), "w") as f:
+        json.dump(summary, f, indent=2)
+    print("wrote %s" % os.path.join(out_dir, "latest.json"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(*sys.argv[1:]))
