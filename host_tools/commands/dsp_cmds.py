@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""features / demo commands."""
+"""features / demo commands (the DSP side of the CLI)."""
 import json
 import sys
 
@@ -34,6 +34,11 @@ def cmd_features(args):
     return 0
 
 
+def cmd_demo(args):
+    from host_tools import demo
+    return demo.run(seed=args.seed, seconds=args.seconds)
+
+
 def add_dsp_options(p):
     p.add_argument("--rate", type=int, default=16000, help="node sample rate (default 16000)")
     p.add_argument("--frame", type=int, default=512, help="FFT frame (default 512)")
@@ -48,3 +53,7 @@ def register(sub):
     p.add_argument("--json", action="store_true", help="one JSON object per frame")
     add_dsp_options(p)
     p.set_defaults(func=cmd_features)
+    p = sub.add_parser("demo", help="run a generated street scene through the firmware and the reference")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--seconds", type=float, default=12.0)
+    p.set_defaults(func=cmd_demo)

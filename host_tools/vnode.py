@@ -1,0 +1,229 @@
+# SPDX-License-Identifier: MIT
+"""The virtual node: the real firmware on the MicroPython unix port behind a pseudo-terminal.
+
+Layout (docs/virtual_node.md)::
+
+    host tool --open /dev/pts/B--> [pty B] <==relay thread==> [pty A] <--stdin/stdout-- micropython -i
+                                                                                         cwd = flash dir
+
+The micropython process has the slave side of pty A as its stdin and stdout, so the
+firmware really runs on "the REPL port"; host tools open the slave side of pty B by
+path with pyserial, like a USB serial device.  The relay copies bytes between the
+two masters with back-pressure (a host that stops reading stalls the node's writes,
+as a full UART buffer would); while no host has the port open, the node's output is
+discarded, as on a UART with nothing attached.  The relay also keeps the port usable
+across node restarts: REBOOT, Ctrl-D at the REPL, or a crash restarts micropython
+with the same flash folder.
+"""
+import os
+import pty
+import select
+import shutil
+import subprocess
+import sys
+import tempfile
+import termios
+import threading
+import time
+import tty
+
+from host_tools.errors import NodeToolError, EXIT_PORT
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FIRMWARE = os.path.join(ROOT, "firmware")
+ESP32_HEAP = "100K"           # about what an ESP32-WROOM leaves free for Python
+REBOOT_FILE = ".reboot"       # node/board/unix.py writes it to ask for a restart
+
+
+def micropython_binary():
+    """The unix-port interpreter installed in the venv next to this Python."""
+    cand = [os.path.join(os.path.dirname(sys.executable), "micropython"), shutil.which("micropython")]
+    for c in cand:
+        if c and os.access(c, os.X_OK):
+            return c
+    raise NodeToolError("MicroPython unix port not found (make venv installs it)", EXIT_PORT)
+
+
+def _raw(fd, vmin=1):
+    tty.setraw(fd)
+    a = termios.tcgetattr(fd)
+    a[6][termios.VMIN] = vmin
+    a[6][termios.VTIME] = 0
+    termios.tcsetattr(fd, termios.TCSANOW, a)
+
+
+def prepare_audio(audio, flash, rate):
+    """Turn the --audio argument into what the firmware reads (SEDNODE_AUDIO).
+
+    ``None``/"silence", "pattern", a WAV path (converted to 16-bit mono at ``rate``
+    into the flash folder) or "scene:SEED" (a generated street scene).
+    """
+    if audio in (None, "silence", "pattern"):
+        return audio or "silence"
+    from host_tools import audio_io
+    out = os.path.join(flash, "vnode_audio.wav")
+    if audio.startswith("scene:"):
+        from dsp_reference import scenes
+        sc = scenes.make_scene(int(audio[6:] or 0), rate=rate, seconds=30.0)
+        audio_io.write_wav(out, audio_io.to_int16(sc.audio), rate)
+    else:
+        audio_io.write_wav(out, audio_io.load_for_node(audio, rate), rate)
+    return out
+
+
+class VirtualNode:
+    """Start and serve one virtual node.
+
+    Args:
+        audio: "silence" (default), "pattern", a WAV path or "scene:SEED".
+        loop: loop the WAV (else play once, then silence).
+        realtime: produce audio in real time even while streaming.
+        flash: folder kept as the node's flash (a temp folder, removed on stop, if None).
+        firmware: firmware folder to run (default: the repo's firmware/).
+        heap: MicroPython heap size (-X heapsize).
+        rate: node rate the audio is converted to.
+        baud: if set, the relay limits each direction to baud/10 bytes/s like a UART.
+    """
+
+    def __init__(self, audio=None, loop=True, realtime=False, flash=None, firmware=None,
+                 heap=ESP32_HEAP, rate=16000, baud=None, log=None):
+        self.own_flash = flash is None
+        self.flash = os.path.abspath(flash or tempfile.mkdtemp(prefix="sednode-flash-"))
+        os.makedirs(self.flash, exist_ok=True)
+        self.firmware = os.path.abspath(firmware or FIRMWARE)
+        self.heap, self.baud = heap, baud
+        self.env = dict(os.environ, MICROPYPATH="%s:%s:.frozen" % (self.flash, self.firmware),
+                        SEDNODE_AUDIO=prepare_audio(audio, self.flash, rate),
+                        SEDNODE_LOOP="1" if loop else "0", SEDNODE_REALTIME="1" if realtime else "0")
+        self.log = log
+        self.proc = None
+        self.restarts = 0
+        self.bytes_to_host = self.bytes_to_node = 0
+        self._stop = threading.Event()
+        self._thread = None
+
+    # ---- lifecycle
+    def start(self):
+        self.node_m, self.node_s = pty.openpty()     # micropython's side
+        self.host_m, host_s = pty.openpty()          # the host tools' side
+        _raw(self.node_s, vmin=0)                    # reads return what has arrived
+        _raw(host_s)
+        self.port = os.ttyname(host_s)
+        os.close(host_s)                             # the host opens it by path
+        os.set_blocking(self.node_m, False)
+        os.set_blocking(self.host_m, False)
+        self._spawn()
+        self._thread = threading.Thread(target=self._serve, name="vnode-relay", daemon=True)
+        self._thread.start()
+        return self
+
+    def _spawn(self):
+        try:
+            os.unlink(os.path.join(self.flash, REBOOT_FILE))
+        except FileNotFoundError:
+            pass
+        cmd = [micropython_binary(), "-X", "heapsize=%s" % self.heap, "-i", "-c", "import boot\nimport main"]
+        self.proc = subprocess.Popen(cmd, stdin=self.node_s, stdout=self.node_s, stderr=self.node_s,
+                                     cwd=self.flash, env=self.env, start_new_session=True)
+        self.started_at = time.monotonic()
+
+    def stop(self):
+        self._stop.set()
+        if self._thread:
+            self._thread.join(2)
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        for fd in ("node_m", "node_s", "host_m"):
+            try:
+                os.close(getattr(self, fd))
+            except (OSError, AttributeError):
+                pass
+        if self.own_flash:
+            shutil.rmtree(self.flash, ignore_errors=True)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def kill(self):
+        """Kill the micropython process (the supervisor starts it again, like a power cycle)."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+
+    # ---- relay and supervisor
+    def _supervise(self):
+        rebooting = os.path.exists(os.path.join(self.flash, REBOOT_FILE))
+        if rebooting and self.proc.poll() is None:
+            self.proc.kill()
+        if self.proc.poll() is not None:
+            self.proc.wait()
+            self.restarts += 1
+            if self.log:
+                self.log("virtual node restarted (%d)" % self.restarts)
+            time.sleep(0.05)
+            self._spawn()
+
+    def _serve(self):
+        up = bytearray()              # host -> node, pending
+        down = bytearray()            # node -> host, pending
+        budget_t = time.monotonic()
+        per_s = self.baud / 10 if self.baud else None
+        allow = 0.0
+        last_sup = 0.0
+        while not self._stop.is_set():
+            now = time.monotonic()
+            if now - last_sup > 0.05:
+                last_sup = now
+                self._supervise()
+            if per_s:
+                allow = min(allow + (now - budget_t) * per_s, per_s * 0.01 + 4096)
+                budget_t = now
+            p = select.poll()
+            p.register(self.node_m, (select.POLLIN if len(down) < 65536 else 0) | (select.POLLOUT if up else 0))
+            p.register(self.host_m, (select.POLLIN if len(up) < 65536 else 0) | (select.POLLOUT if down else 0))
+            ev = dict(p.poll(20))
+            hev = ev.get(self.host_m, 0)
+            host_gone = bool(hev & select.POLLHUP)
+            if ev.get(self.node_m, 0) & select.POLLIN:
+                try:
+                    down += os.read(self.node_m, 65536)
+                except (BlockingIOError, OSError):
+                    pass
+            if host_gone:
+                down.clear()          # nobody listening: the bytes fall on the floor
+                time.sleep(0.01)
+            elif down and hev & select.POLLOUT:
+                n = len(down) if per_s is None else min(len(down), int(allow))
+                if n > 0:
+                    try:
+                        k = os.write(self.host_m, down[:n])
+                        del down[:k]
+                        self.bytes_to_host += k
+                        allow -= k
+                    except (BlockingIOError, OSError):
+                        pass
+            if hev & select.POLLIN and not host_gone:
+                try:
+                    up += os.read(self.host_m, 65536)
+                except (BlockingIOError, OSError):
+                    pass
+            if up and ev.get(self.node_m, 0) & select.POLLOUT:
+                try:
+                    k = os.write(self.node_m, up)
+                    del up[:k]
+                    self.bytes_to_node += k
+                except (BlockingIOError, OSError):
+                    pass
+
+
+def serve_forever(node, out=sys.stdout):
+    """`sednode sim`: print the port path first, then serve until interrupted."""
+    print(node.port, file=out, flush=True)
+    try:
+        while True:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
