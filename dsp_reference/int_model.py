@@ -223,7 +223,6 @@ def analyse(x, cfg, ranges=None):
     r = ((1 << ps) >> 1)[:, None]
     sr, si = (xr + r) >> ps[:, None], (xi + r) >> ps[:, None]
     pw = chk("power.pw", chk("power.sq", (sr * sr) >> 1) + chk("power.sq", (si * si) >> 1))
-    por = np.bitwise_or.reduce(pw, axis=1)
     # bands: straight from X, each band with its own shift pb (|X >> pb| <= 2**15)
     edges = consts.band_edges(rate, n)
     nb = len(edges) - 1
@@ -240,12 +239,14 @@ def analyse(x, cfg, ranges=None):
         p = chk("bands.p", chk("bands.sq", (vr * vr) >> 1) + chk("bands.sq", (vi * vi) >> 1))
         lin[:, b] = chk("bands.sum", (p >> sb).sum(axis=1))
         bexp[:, b] = sb + 1 + 2 * pb[:, 0]
-    # levels
+    # levels: peak, and the exact sum of squares reduced to 31 bits (two words on the device)
     peak = np.abs(fr).max(axis=1)
-    bl = np.frexp(peak.astype(np.float64))[1].astype(np.int64)          # bit length (0 for 0)
-    rs = np.clip(2 * bl + lg2n - 31, 0, None)
+    ssum = (fr * fr).sum(axis=1)
+    chk("levels.s2", fr * fr)
+    bl = np.frexp(ssum.astype(np.float64))[1].astype(np.int64)      # bit length (exact < 2**53)
+    rs = np.clip(bl - 31, 0, None)
     lin[:, nb] = peak
-    lin[:, nb + 1] = chk("levels.sum", ((fr * fr) >> rs[:, None]).sum(axis=1))
+    lin[:, nb + 1] = chk("levels.sum", ssum >> rs)
     lg = _log2q10(lin)
     kq10 = ((-26 - 2 * lg2n) << 10) - consts.LOG2_3_Q10
     L = chk("bands.L", lg[:, :nb] + ((bexp + 2 * ex[:, None]) << 10) + kq10)
@@ -257,10 +258,8 @@ def analyse(x, cfg, ranges=None):
     peak_cdb = np.where(lg[:, nb] >= 0, pk, consts.FLOOR_CDB)
     rm = chk("rms.Lmul", (lg[:, nb + 1] + ((rs - lg2n - 30) << 10)) * consts.CDB_MUL) >> 16
     rms_cdb = np.where(lg[:, nb + 1] >= 0, np.maximum(rm, consts.FLOOR_CDB), consts.FLOOR_CDB)
-    # centroid and high-band share: bins scaled below 2**16, exact sums, then the
-    # numerator and denominator brought down together to a 16-bit denominator
-    qs = _shift_for(por, 65536)
-    q = pw[:, 1:] >> qs[:, None]
+    # centroid, high-band share and tonality from Q = P >> 10 over bins 1..m
+    q = pw[:, 1:] >> 10
     kk = np.arange(1, m + 1)
     chk("shape.kq", q * kk[None, :])
     num = (q * kk[None, :]).sum(axis=1)                       # two 30-bit words on the device

@@ -13,12 +13,11 @@ _CDB_MUL = const(19266)         # consts.CDB_MUL
 # st[] slots shared by the kernels
 _ST_EFFT = const(0)             # FFT stages (each halves): log2(n) - 1
 _ST_PS = const(1)               # spectrum shift before squaring (power for shape())
-_ST_POR = const(2)              # OR of the power spectrum
 _ST_RSH = const(5)              # rms sum shift (peak and sum go to lin[nb], lin[nb+1])
 _ST_WSH = const(6)              # window normalisation shift
 _ST_FIRST = const(7)            # 1 until the first frame's bands are known (flux = 0)
 _ST_CEN = const(8)
-_ST_HF = const(9)
+_ST_HF = const(9)               # 10..13: sums from fft.power_shape()
 
 
 @micropython.viper
@@ -35,39 +34,6 @@ def shift_in(frame, n: int, hop: int, src):
     while j < hop:
         f[k + j] = s[j]
         j += 1
-
-
-@micropython.viper
-def levels(frame, n: int, lg2n: int, st, lin, nb: int):
-    # lin[nb] = peak |x|, lin[nb+1] = sum(x^2 >> rs), st[5] = rs, the smallest shift
-    # that keeps the sum in int32
-    x = ptr16(frame)
-    q = ptr32(st)
-    o = ptr32(lin)
-    peak = 0
-    i = 0
-    while i < n:
-        v = (int(x[i]) ^ 0x8000) - 0x8000
-        if v < 0:
-            v = 0 - v
-        if v > peak:
-            peak = v
-        i += 1
-    bl = 0
-    while (peak >> bl) != 0:
-        bl += 1
-    rs = 2 * bl + lg2n - 31
-    if rs < 0:
-        rs = 0
-    acc = 0
-    i = 0
-    while i < n:
-        v = (int(x[i]) ^ 0x8000) - 0x8000
-        acc += (v * v) >> rs
-        i += 1
-    o[nb] = peak
-    o[nb + 1] = acc
-    q[5] = rs
 
 
 @micropython.viper
@@ -109,40 +75,13 @@ def band_power(spec, edges, bshift, nb: int, lin, bexp, sgn: int):
 
 
 @micropython.viper
-def shape(pw, m: int, khf: int, rate16: int, cshift: int, st, lin, nb: int, tlo: int, thi: int):
-    # Spectral centroid (Hz) and high-band share (1/1024) of bins 1..m.  pw is scaled
-    # so its largest bin is < 2**16; sum(k*Q) (up to 2**36) is kept exactly in two
-    # words (hi * 2**30 + lo), then numerator and denominator are brought down together
-    # to a 16-bit denominator for the divisions.  Also the largest bin and the sum of
-    # bins tlo..thi (tonality) into lin[nb+2], lin[nb+3].
-    p = ptr32(pw)
-    o = ptr32(lin)
-    tmax = 0
-    tsum = 0
+def shape(rate16: int, cshift: int, st):
+    # Spectral centroid (Hz) and high-band share (1/1024) from the sums of power_shape():
+    # numerator and denominator are brought down together to a 16-bit denominator.
     q = ptr32(st)
-    acc = int(q[2])
-    qs = 0
-    while (acc >> qs) >= 65536:
-        qs += 1
-    lo = 0
-    hi = 0
-    den = 0
-    top = 0
-    k = 1
-    while k <= m:
-        v = int(p[k]) >> qs
-        lo += k * v
-        hi += lo >> 30
-        lo &= 0x3FFFFFFF
-        den += v
-        if k >= khf:
-            top += v
-        if k >= tlo:
-            if k <= thi:
-                tsum += v
-                if v > tmax:
-                    tmax = v
-        k += 1
+    hi = int(q[10])
+    lo = int(q[11])
+    den = int(q[12])
     cen = 0
     hf = 0
     if den > 0:
@@ -155,11 +94,9 @@ def shape(pw, m: int, khf: int, rate16: int, cshift: int, st, lin, nb: int, tlo:
         rr = num - qq * d
         cq8 = (qq << 8) + ((rr << 8) // d)
         cen = (cq8 * rate16) >> cshift
-        hf = ((top >> ds) << 10) // d
+        hf = ((int(q[13]) >> ds) << 10) // d
     q[8] = cen
     q[9] = hf
-    o[nb + 2] = tmax
-    o[nb + 3] = tsum
 
 
 @micropython.viper
@@ -264,7 +201,6 @@ class DSP:
         self.frame = array("h", bytes(2 * n))
         self.buf = array("i", bytes(4 * n))
         self.spec = array("i", bytes(4 * (n + 2)))
-        self.pw = array("i", bytes(4 * (self.m + 1)))
         edges = consts.band_edges(rate, n)
         self.nb = len(edges) - 1
         self.edges = array("H", edges)
@@ -275,7 +211,7 @@ class DSP:
         self.tlo, self.thi, self.lin[self.nb + 4] = consts.tonal_bins(rate, n)
         self.prev = array("i", bytes(4 * self.nb))
         self.out = array("i", bytes(4 * consts.NFEAT))
-        self.st = array("i", bytes(4 * 12))
+        self.st = array("i", bytes(4 * 16))
         self.kq10 = ((-26 - 2 * self.lg2n) << 10) - consts.LOG2_3_Q10
         self.khf = (consts.HF_SPLIT_HZ * n + rate - 1) // rate
         self.rate16 = rate >> 4
@@ -337,7 +273,8 @@ class DSP:
 
     # the stages, separately callable for the benchmark
     def stage_window(self):
-        self.st[_ST_WSH] = fft.window(self.frame, self.win, self.buf, self.n, self.sgn)
+        self.st[_ST_WSH] = fft.window(self.frame, self.win, self.buf, self.n, self.sgn, self.lin, self.nb,
+                                      self.st)
 
     def stage_fft(self):
         fft.bitrev(self.buf, self.pairs, self.npairs)
@@ -345,15 +282,14 @@ class DSP:
         self.st[_ST_PS] = fft.split(self.buf, self.tw, self.spec, self.m, self.sgn)
 
     def stage_power(self):
-        fft.power(self.spec, self.pw, self.m, self.st[_ST_PS], self.sgn, self.st)
+        fft.power_shape(self.spec, self.m, self.st[_ST_PS], self.sgn, self.khf, self.tlo, self.thi,
+                        self.st, self.lin, self.nb)
 
     def stage_bands(self):
         band_power(self.spec, self.edges, self.bshift, self.nb, self.lin, self.bexp, self.sgn)
 
     def stage_features(self):
-        levels(self.frame, self.n, self.lg2n, self.st, self.lin, self.nb)
-        shape(self.pw, self.m, self.khf, self.rate16, self.cshift, self.st, self.lin, self.nb,
-              self.tlo, self.thi)
+        shape(self.rate16, self.cshift, self.st)
         finish(self.lin, self.lg, self.bexp, self.nb, self.lg2n, self.kq10, self.lt,
                self.st, self.prev, self.out)
 

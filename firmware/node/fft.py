@@ -40,20 +40,45 @@ def bitrev_pairs(m):
 
 
 @micropython.viper
-def window(frame, win, buf, n: int, sgn: int) -> int:
+def window(frame, win, buf, n: int, sgn: int, lin, nb: int, st) -> int:
     # buf[i] = x[i]*w[i] scaled by 2**-sh so that OR of |values| is in [2**19, 2**20).
     # frame: array('h') n samples; win: array('h') Q15 Hann (>= 0); buf: array('i') n.
-    # Returns sh (-6..11, 0 for a silent frame): x*w/2**15 = buf * 2**(sh - 15).
+    # Returns sh (-5..11, 0 for a silent frame): x*w/2**15 = buf * 2**(sh - 15).
+    # The same pass measures the levels: lin[nb] = max|x|, lin[nb+1] = S >> rs with
+    # S = sum(x*x) kept exactly in two words (hi * 2**30 + lo), st[5] = rs.
     x = ptr16(frame)
     w = ptr16(win)
     z = ptr32(buf)
+    o = ptr32(lin)
+    q = ptr32(st)
     acc = 0
+    pk = 0
+    lo = 0
+    hi = 0
     i = 0
     while i < n:
-        v = ((int(x[i]) ^ 0x8000) - 0x8000) * int(w[i])   # |v| <= 2**30
+        s = (int(x[i]) ^ 0x8000) - 0x8000
+        v = s * int(w[i])                                 # |v| <= 2**30
         z[i] = v
         acc |= v ^ (v >> 31)
+        lo += s * s
+        hi += lo >> 30
+        lo &= 0x3FFFFFFF
+        if s < 0:
+            s = 0 - s
+        if s > pk:
+            pk = s
         i += 1
+    o[nb] = pk
+    rs = 0
+    if hi == 0:
+        o[nb + 1] = lo
+    else:
+        while (hi >> rs) != 0:
+            rs += 1
+        rs -= 1                                           # bitlen(S) - 31
+        o[nb + 1] = (hi << (30 - rs)) + (lo >> rs)
+    q[5] = rs
     if acc == 0:
         return 0
     bl = 0
@@ -296,21 +321,43 @@ def split(buf, tw, spec, m: int, sgn: int) -> int:
 
 
 @micropython.viper
-def power(spec, pw, m: int, ps: int, sgn: int, st):
-    # pw[k] = (Xr'^2 >> 1) + (Xi'^2 >> 1), X' = X >> ps (rounded), k = 0..m;
-    # st[2] = OR of all pw (stored, not returned: a value >= 2**30 returned to
-    # Python would allocate on the ESP32).
+def power_shape(spec, m: int, ps: int, sgn: int, khf: int, tlo: int, thi: int, st, lin, nb: int):
+    # Bin powers P = (Xr'^2 >> 1) + (Xi'^2 >> 1), X' = X >> ps (rounded; |X'| <= 2**15),
+    # reduced to Q = P >> 10 (<= 2**20, 17-20 significant bits since the largest
+    # |X'| component is >= 2**14; k*Q <= 2**29 with m <= 512), for bins 1..m:
+    #   st[10], st[11] = sum(k*Q) exactly in two words (hi * 2**30 + lo),
+    #   st[12] = sum(Q), st[13] = sum(Q, k >= khf)      -> centroid, high-band share
+    #   lin[nb+2] = max(Q), lin[nb+3] = sum(Q) over tlo..thi  -> tonality
     x = ptr32(spec)
-    p = ptr32(pw)
+    q = ptr32(st)
+    o = ptr32(lin)
     r = (1 << ps) >> 1
-    acc = 0
-    k = 0
+    lo = 0
+    hi = 0
+    den = 0
+    top = 0
+    tmax = 0
+    tsum = 0
+    k = 1
     while k <= m:
         a = (((int(x[k << 1]) ^ sgn) - sgn) + r) >> ps
         b = (((int(x[(k << 1) + 1]) ^ sgn) - sgn) + r) >> ps
-        v = ((a * a) >> 1) + ((b * b) >> 1)
-        p[k] = v
-        acc |= v
+        v = (((a * a) >> 1) + ((b * b) >> 1)) >> 10
+        lo += k * v
+        hi += lo >> 30
+        lo &= 0x3FFFFFFF
+        den += v
+        if k >= khf:
+            top += v
+        if k >= tlo:
+            if k <= thi:
+                tsum += v
+                if v > tmax:
+                    tmax = v
         k += 1
-    q = ptr32(st)
-    q[2] = acc
+    q[10] = hi
+    q[11] = lo
+    q[12] = den
+    q[13] = top
+    o[nb + 2] = tmax
+    o[nb + 3] = tsum
