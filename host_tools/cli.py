@@ -14,6 +14,8 @@ from host_tools.errors import NodeToolError, EXIT_USAGE
 # command modules, in the order their commands appear in --help
 COMMAND_MODULES = [
     "host_tools.commands.dsp_cmds",      # features, demo
+    "host_tools.commands.detect_cmds",   # detect, eval
+    "host_tools.commands.link_cmds",     # ports, info, config, stream, inject, monitor, hil, sim
 ]
 
 

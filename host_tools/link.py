@@ -14,7 +14,7 @@ import zlib
 
 import serial
 
-from host_tools.errors import NodeToolError, EXIT_PORT, EXIT_PROTOCOL
+from host_tools.errors import NodeToolError, EXIT_PORT, EXIT_PROTOCOL, EXIT_USAGE
 from node import proto
 
 DEFAULT_BAUD = 921600
@@ -62,7 +62,7 @@ def hello_frame(seq):
 
     Outside a session the node treats 0x03 as Ctrl-C (the REPL's interrupt), so the
     first frame of a session is searched over its nonce until its wire bytes are
-    free of it.
+    free of it (``seq`` must not be 3 itself).
     """
     for nonce in range(1, 1 << 16):
         f = build_frame(proto.HELLO, seq, struct.pack("<HI", proto.PROTO_VERSION, nonce))
@@ -82,8 +82,8 @@ class NodeError(NodeToolError):
 
     def __init__(self, code, ref, text):
         self.err_code, self.ref = code, ref
-        super().__init__("node rejected %s: %s (%s)" % (proto.name(ref), text,
-                                                         proto.ERRORS.get(code, code)), EXIT_PROTOCOL)
+        super().__init__("node rejected %s: %s (%s)" % (proto.name(ref), text, proto.ERRORS.get(code, code)),
+                         EXIT_USAGE if code in (proto.E_CONFIG, proto.E_RANGE) else EXIT_PROTOCOL)
         self.reason = text
 
 
@@ -120,20 +120,48 @@ class Link:
         self.closed = False
 
     @classmethod
-    def open(cls, port, baud=DEFAULT_BAUD, timeout=3.0, hello=True):
-        """Open ``port`` and start a session (HELLO); returns the Link."""
+    def open(cls, port, baud=DEFAULT_BAUD, timeout=3.0, hello=True, wake=True):
+        """Open ``port`` and start a session (HELLO); returns the Link.
+
+        With ``wake``, a node that does not answer HELLO (typically: sitting at the
+        MicroPython REPL after mpremote, or after the app stopped) is soft-reset once
+        (Ctrl-C, Ctrl-B, Ctrl-D at the REPL), which runs main.py again, and greeted again.
+        """
         link = cls(open_serial(port, baud), timeout, port)
         try:
             link.ser.reset_input_buffer()
         except (serial.SerialException, OSError):
             pass
         if hello:
-            link.hello()
+            try:
+                link.hello()
+            except NodeToolError as e:
+                if not wake:
+                    link.ser.close()
+                    raise
+                link.write(b"\r\x03\x03\x02\x04")
+                time.sleep(1.5)
+                link.ser.reset_input_buffer()
+                del link.rxbuf[:]
+                try:
+                    link.hello()
+                except NodeToolError:
+                    link.ser.close()
+                    raise e
         return link
+
+    def at_repl(self):
+        """True if the last bytes received look like the MicroPython REPL."""
+        t = bytes(self.tail)
+        return b">>>" in t or b"raw REPL" in t or b"Traceback" in t
 
     # ---- low level
     def _next_seq(self):
+        # 1..255, skipping 3: a HELLO (which may arrive while Ctrl-C is still live
+        # on the node) must not hold the Ctrl-C byte anywhere, its seq included
         self.seq = self.seq % 255 + 1
+        if self.seq == proto.INTR_CHAR:
+            self.seq += 1
         return self.seq
 
     def write(self, data):
@@ -189,7 +217,7 @@ class Link:
     def _describe_rx(self):
         t = bytes(self.tail)
         hint = ""
-        if b">>>" in t or b"raw REPL" in t or b"Traceback" in t:
+        if self.at_repl():
             hint = "; the node is at the MicroPython REPL (app not running): reset it or `mpremote exec 'import main'`"
         return "received %d bytes in all, last: %r%s" % (self.rx_bytes, t[-80:], hint)
 
@@ -210,7 +238,7 @@ class Link:
         end = time.monotonic() + timeout
         while True:
             for f in self._read_frames(0.05):
-                if f.seq == seq and f.seq != 0:
+                if f.seq == seq and (f.type & proto.RESPONSE or f.type == proto.ERROR):
                     if f.type == proto.ERROR:
                         e = NodeError(*proto.unpack_error(f.payload))
                         if accept_error:

@@ -31,7 +31,7 @@ from host_tools.errors import NodeToolError, EXIT_PORT
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIRMWARE = os.path.join(ROOT, "firmware")
-ESP32_HEAP = "100K"           # about what an ESP32-WROOM leaves free for Python
+ESP32_HEAP = "160K"           # see docs/virtual_node.md "Heap"
 REBOOT_FILE = ".reboot"       # node/board/unix.py writes it to ask for a restart
 
 
@@ -42,6 +42,17 @@ def micropython_binary():
         if c and os.access(c, os.X_OK):
             return c
     raise NodeToolError("MicroPython unix port not found (make venv installs it)", EXIT_PORT)
+
+
+def _die_with_parent():
+    # Linux: the node dies with the process serving its port (even on SIGKILL).
+    # Caveat: the signal fires when the *thread* that started the node ends, so start
+    # VirtualNode from a thread that lives as long as the node (normally the main one).
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, 9)     # PR_SET_PDEATHSIG, SIGKILL
+    except (OSError, AttributeError):
+        pass
 
 
 def _raw(fd, vmin=1):
@@ -101,6 +112,7 @@ class VirtualNode:
         self.bytes_to_host = self.bytes_to_node = 0
         self._stop = threading.Event()
         self._thread = None
+        self.drop_down = 0            # test hook: bytes node -> host still to discard
 
     # ---- lifecycle
     def start(self):
@@ -124,7 +136,8 @@ class VirtualNode:
             pass
         cmd = [micropython_binary(), "-X", "heapsize=%s" % self.heap, "-i", "-c", "import boot\nimport main"]
         self.proc = subprocess.Popen(cmd, stdin=self.node_s, stdout=self.node_s, stderr=self.node_s,
-                                     cwd=self.flash, env=self.env, start_new_session=True)
+                                     cwd=self.flash, env=self.env, start_new_session=True,
+                                     preexec_fn=_die_with_parent)
         self.started_at = time.monotonic()
 
     def stop(self):
@@ -189,15 +202,22 @@ class VirtualNode:
             host_gone = bool(hev & select.POLLHUP)
             if ev.get(self.node_m, 0) & select.POLLIN:
                 try:
-                    down += os.read(self.node_m, 65536)
+                    data = os.read(self.node_m, 65536)
                 except (BlockingIOError, OSError):
-                    pass
+                    data = b""
+                if self.drop_down and data:      # simulate a lossy line
+                    k = min(self.drop_down, len(data))
+                    self.drop_down -= k
+                    data = data[k:]
+                down += data
             if host_gone:
                 down.clear()          # nobody listening: the bytes fall on the floor
                 time.sleep(0.01)
             elif down and hev & select.POLLOUT:
                 n = len(down) if per_s is None else min(len(down), int(allow))
-                if n > 0:
+                if n <= 0:
+                    time.sleep(0.001)
+                else:
                     try:
                         k = os.write(self.host_m, down[:n])
                         del down[:k]
@@ -221,7 +241,12 @@ class VirtualNode:
 
 def serve_forever(node, out=sys.stdout):
     """`sednode sim`: print the port path first, then serve until interrupted."""
+    import signal
     print(node.port, file=out, flush=True)
+
+    def _term(*_):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, _term)
     try:
         while True:
             time.sleep(0.5)

@@ -32,15 +32,19 @@ try:
     from node.dsp import DSP
 except ImportError:   # firmware built without the DSP: link and audio still work
     DSP = None
+_DET_ERR = None
 try:
     from node.detect import Detector
 except ImportError:   # detector not there yet: no EVENTs
     Detector = None
+except MemoryError as e:  # the node still streams and answers; INFO shows no detector
+    Detector = None
+    _DET_ERR = "detector not loaded: MemoryError %s" % e
 
 CONFIG_FILE = "config.json"
-_RING = const(8192)           # inject ring, samples (= initial credit)
+_RING = const(2048)           # inject ring, samples (= initial credit)
 _CREDIT_BATCH = const(1024)   # return credit in steps of this many samples
-_AS = const(proto.AUDIO_SAMPLES)
+_AS = const(1024)            # proto.AUDIO_SAMPLES
 
 
 def load_config():
@@ -61,10 +65,13 @@ def save_config(cfg):
 
 class App:
     def __init__(self):
+        gc.collect()              # the compiler's garbage: big buffers need whole blocks
         self.port = board.Port()
         self.link = Link(self.port, self.on_frame)
         self.c = self.link.counters
         self.cfg, self.boot_msg = load_config()
+        if _DET_ERR:
+            self.boot_msg = _DET_ERR
         self.session = False
         self.uptime = 0
         self.t_last = time.ticks_ms()
@@ -87,6 +94,7 @@ class App:
         self.fbuf[0] = proto.FEATURES
         self.ebuf = bytearray(2 + proto.EVENT_LEN + 4)         # EVENT frame
         self.ebuf[0] = proto.EVENT
+        gc.collect()
         self.ring = audio.InjectRing(_RING)
         self.setup()
 
@@ -136,8 +144,9 @@ class App:
 
     def info(self, seq, typ):
         self.tick()
+        caps = (proto.CAP_DSP if self.dsp else 0) | (proto.CAP_DETECT if self.det else 0)
         p = proto.pack_info(proto.config_hash(self.cfg), self.uptime, board.free_heap(),
-                            self.cfg["rate"], self.c, consts.FW_VERSION, board.NAME, board.uid())
+                            self.cfg["rate"], caps, self.c, consts.FW_VERSION, board.NAME, board.uid())
         self.link.reply(typ | proto.RESPONSE, seq, p, len(p))
 
     def h_hello(self, seq, buf, n):
@@ -314,13 +323,17 @@ class App:
             cobs.copy(self.fbuf, 7, out, 0, 4 * consts.NFEAT)
             self.link.send(self.fbuf, 5 + 4 * consts.NFEAT)
         if self.det is not None:
-            ev = self.det.update(out)    # None or (class, onset, duration, peak_cdb, confidence, shots)
+            # DETECTOR: None or a record laid out as in node/events.py (onset and
+            # duration in frames since the detector's reset); sent in samples
+            ev = self.det.update(out)
             if ev is not None:
                 self.c[proto.C_EVENTS] += 1
                 self.inj_events += injected
                 if not injected or self.inj_flags & proto.INJ_EVENTS:
+                    h = self.cfg["hop"]
                     struct.pack_into(proto.EVENT_FMT, self.ebuf, 2, self.c[proto.C_EVENTS], ev[0],
-                                     base + ev[1], ev[2], ev[3], ev[4], ev[5])
+                                     base + ev[1] * h + self.cfg["frame"] - h, ev[2] * h, ev[3], ev[4],
+                                     ev[5], ev[6])
                     self.link.send(self.ebuf, proto.EVENT_LEN)
         if self.monitor_ms and not injected:
             now = time.ticks_ms()

@@ -18,6 +18,7 @@ from micropython import const
 _HDR = const(2)
 _MIN_FRAME = const(6)         # type + seq + crc
 _CHUNK = const(512)
+_TX = const(512)              # responses: INFO, config JSON, ERROR, LOG all fit
 
 
 class Link:
@@ -29,7 +30,7 @@ class Link:
         self.acc = bytearray(proto.MAX_ENC)
         self.alen = 0
         self.skip = False     # discarding an oversized frame until the delimiter
-        self.tx = bytearray(proto.MAX_RAW)          # responses and small frames
+        self.tx = bytearray(_TX)                    # responses and small frames
         self.enc = bytearray(proto.MAX_ENC + 1)
         self.table = cobs.TABLE
         self.mask = cobs.MASK32
@@ -96,8 +97,8 @@ class Link:
         t[0] = typ
         t[1] = seq
         if data is not None:
-            if n > proto.MAX_PAYLOAD:
-                n = proto.MAX_PAYLOAD
+            if n > _TX - 6:
+                n = _TX - 6
             cobs.copy(t, _HDR, data, 0, n)
         self.send(t, n)
 

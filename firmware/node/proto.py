@@ -58,13 +58,14 @@ ERROR = const(0x7F)         # <BB code, type it refers to, utf-8 reason
 INJ_FEATURES = const(1)     # INJECT_START flags: send FEATURES per frame
 INJ_EVENTS = const(2)       # send EVENT per detection
 
-# EVENT: event number since boot, class id, onset sample index (since boot, or since
-# injection start while injecting), duration in samples, peak cdB (dBFS),
-# confidence 0..100, shot count
-EVENT_FMT = "<IBIIhBB"
-EVENT_LEN = const(17)
-EVENT_KEYS = ("number", "class_id", "onset", "duration", "peak_cdb", "confidence", "shots")
-CLASSES = ("none", "gunshot", "scream", "glass")
+# EVENT: event number since boot, class id (node/events.py), onset sample index
+# (since boot, or since injection start while injecting: the first new sample of
+# the onset frame), duration in samples, peak cdB (dBFS), confidence 0..100, shot
+# count, update (0: new event, 1: revision of the last event of that class)
+EVENT_FMT = "<IBIIhBBB"
+EVENT_LEN = const(18)
+EVENT_KEYS = ("number", "class_id", "onset", "duration", "peak_cdb", "confidence", "shots", "update")
+CLASSES = ("none", "gunshot", "scream", "glass_break")   # = node.events.CLASS_NAMES
 
 # ERROR codes
 E_UNKNOWN = const(1)        # unknown message type
@@ -80,8 +81,10 @@ ERRORS = {1: "unknown type", 2: "bad length", 3: "out of range", 4: "config reje
 
 # INFO payload: INFO_FMT, then ncounters * <I (names: COUNTERS), then three
 # length-prefixed (u8) utf-8 strings: firmware version, board, unique id (hex).
-INFO_FMT = "<HIIIIB"        # proto version, config hash, uptime ms, free heap, rate, ncounters
-INFO_LEN = const(19)
+INFO_FMT = "<HIIIIBB"       # proto version, config hash, uptime ms, free heap, rate, caps, ncounters
+INFO_LEN = const(20)
+CAP_DSP = const(1)          # caps: the firmware has the DSP (FEATURES work)
+CAP_DETECT = const(2)       # and the detector (EVENTs)
 COUNTERS = (
     "rx_bytes",             # bytes read from the port
     "rx_frames",            # frames that passed COBS, length and CRC checks
@@ -133,9 +136,9 @@ def name(t):
     return NAMES.get(t, "0x%02x" % t)
 
 
-def pack_info(cfg_hash, uptime_ms, free_heap, rate, counters, fw, board, uid):
+def pack_info(cfg_hash, uptime_ms, free_heap, rate, caps, counters, fw, board, uid):
     out = bytearray(struct.pack(INFO_FMT, PROTO_VERSION, cfg_hash & 0xFFFFFFFF,
-                                uptime_ms & 0xFFFFFFFF, free_heap, rate, len(counters)))
+                                uptime_ms & 0xFFFFFFFF, free_heap, rate, caps, len(counters)))
     for c in counters:
         out += struct.pack("<I", c & 0xFFFFFFFF)
     for s in (fw, board, uid):
@@ -147,7 +150,7 @@ def pack_info(cfg_hash, uptime_ms, free_heap, rate, counters, fw, board, uid):
 
 def unpack_info(p):
     # INFO payload -> dict (unknown extra counters are kept as counter_N)
-    ver, h, up, heap, rate, nc = struct.unpack_from(INFO_FMT, p, 0)
+    ver, h, up, heap, rate, caps, nc = struct.unpack_from(INFO_FMT, p, 0)
     pos = INFO_LEN
     counters = {}
     for i in range(nc):
@@ -161,7 +164,7 @@ def unpack_info(p):
         pos += 1 + n
     return {"proto_version": ver, "firmware": strs[0], "board": strs[1], "uid": strs[2],
             "config_hash": "%08x" % h, "uptime_ms": up, "free_heap": heap, "rate": rate,
-            "counters": counters}
+            "dsp": bool(caps & CAP_DSP), "detector": bool(caps & CAP_DETECT), "counters": counters}
 
 
 def unpack_event(p):

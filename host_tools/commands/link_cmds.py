@@ -1,0 +1,273 @@
+# SPDX-License-Identifier: MIT
+"""Commands that talk to a node over its serial link:
+ports, info, config get|set, stream, inject, monitor, hil, sim.
+
+Every command takes --port PATH|auto|sim (default auto) and --json; data goes to
+stdout, progress bars to stderr (only on a terminal), errors as one line.
+"""
+import contextlib
+import json
+import os
+import sys
+import time
+
+from host_tools import ports
+from host_tools.errors import NodeToolError, EXIT_FAIL, EXIT_USAGE
+from node import config, proto
+
+
+def _progress(label):
+    """A progress callback(done, total) drawing on stderr, or None when not a terminal."""
+    if not sys.stderr.isatty():
+        return None
+
+    def draw(done, total, *_):
+        frac = done / total if total else 1.0
+        bar = "#" * int(30 * frac)
+        sys.stderr.write("\r%s [%-30s] %3d%%" % (label, bar, 100 * frac))
+        if done >= total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+    return draw
+
+
+@contextlib.contextmanager
+def session(args):
+    """Open the node named by --port (starting a virtual node for ``sim``); yields a Link."""
+    from host_tools.link import Link
+    vargs = {}
+    if args.port == "sim":
+        vargs = {"audio": args.sim_audio, "firmware": args.sim_firmware}
+    with ports.opened(args.port, **vargs) as path:
+        link = Link.open(path, baud=args.baud, timeout=args.timeout)
+        try:
+            yield link
+        finally:
+            link.close()
+
+
+def _emit(args, obj, text):
+    sys.stdout.write((json.dumps(obj) if args.json else text) + "\n")
+    sys.stdout.flush()
+
+
+def cmd_ports(args):
+    ps = ports.all_ports()
+    _emit(args, ps, "\n".join("%s%s  %s" % (p["device"], " *" if p["likely"] else "", p["description"])
+                              for p in ps) or "no serial ports")
+    return 0
+
+
+def cmd_info(args):
+    with session(args) as link:
+        info = link.get_info()
+        info["port"] = link.name
+    c = info["counters"]
+    text = ["port       %s" % info["port"],
+            "board      %s  id %s" % (info["board"], info["uid"]),
+            "firmware   %s  protocol %d" % (info["firmware"], info["proto_version"]),
+            "config     hash %s  rate %d Hz" % (info["config_hash"], info["rate"]),
+            "uptime     %.1f s  free heap %d bytes" % (info["uptime_ms"] / 1000, info["free_heap"]),
+            "counters   " + "  ".join("%s=%d" % kv for kv in c.items())]
+    _emit(args, info, "\n".join(text))
+    return 0
+
+
+def _parse_setting(s):
+    if "=" not in s:
+        raise NodeToolError("config set: expected KEY=VALUE, got %r" % s, EXIT_USAGE)
+    k, v = s.split("=", 1)
+    spec = config.SCHEMA.get(k)
+    if spec is None:
+        raise NodeToolError("config set: unknown key %r (known: %s)" % (k, ", ".join(sorted(config.SCHEMA))),
+                            EXIT_USAGE)
+    if spec[1] is int:
+        try:
+            v = int(v)
+        except ValueError:
+            raise NodeToolError("config set: %s needs an integer, got %r" % (k, v), EXIT_USAGE)
+    try:
+        config.check_key(k, v)
+    except config.ConfigError as e:
+        raise NodeToolError("config set: %s" % e, EXIT_USAGE)
+    return k, v
+
+
+def cmd_config(args):
+    changes = dict(_parse_setting(s) for s in args.settings) if args.action == "set" else None
+    if args.action == "set" and not changes:
+        raise NodeToolError("config set: give KEY=VALUE pairs", EXIT_USAGE)
+    with session(args) as link:
+        cfg = link.config_set(changes) if changes else link.config_get()
+    _emit(args, cfg, "\n".join("%-8s %s" % kv for kv in sorted(cfg.items())))
+    return 0
+
+
+def cmd_stream(args):
+    from host_tools import stream
+    with session(args) as link:
+        try:
+            r = stream.stream(link, args.seconds, args.output, progress=_progress("stream"))
+        except NodeToolError as e:
+            r = getattr(e, "result", None)
+            if r is not None:
+                sys.stderr.write("sednode: partial WAV %s kept: %d samples, %d dropped\n"
+                                 % (args.output, r["samples"], r["dropped"]))
+            raise
+    r.pop("gaps", None)
+    text = ("%d samples (%.2f s at %d Hz) to %s; dropped %d (host-detected) + %d (node); duplicated %d; "
+            "%d bytes, overhead %.2f%%" % (r["samples"], r["samples"] / r["rate"], r["rate"], args.output,
+                                           r["dropped"], r["node_dropped"], r["duplicated"], r["bytes"],
+                                           100 * r["overhead"]))
+    _emit(args, r, text)
+    return 0 if not (r["dropped"] or r["duplicated"]) else EXIT_FAIL
+
+
+def cmd_inject(args):
+    from host_tools import audio_io, inject
+    with session(args) as link:
+        x = audio_io.load_for_node(args.file, link.info["rate"])
+        r = inject.inject(link, x, features=not args.no_features, progress=_progress("inject"))
+    f = r.pop("features")
+    out = {"file": args.file, "samples": r["samples"], "frames": r["frames"], "events": r["events"],
+           "missing_frames": r["missing_frames"], "seconds": r["seconds"]}
+    if args.json:
+        out["features"] = f.tolist()
+        _emit(args, out, "")
+        return 0
+    lines = ["%s: %d samples, %d frames, %d events, %.2f s" % (args.file, r["samples"], r["frames"],
+                                                            len(r["events"]), r["seconds"])]
+    for ev in r["events"]:
+        lines.append("EVENT %-8s onset %.3f s  duration %.3f s  peak %.1f dBFS  confidence %d  shots %d" % (
+            proto.CLASSES[ev["class_id"]] if ev["class_id"] < len(proto.CLASSES) else ev["class_id"],
+            ev["onset"] / r["rate"], ev["duration"] / r["rate"], ev["peak_cdb"] / 100, ev["confidence"],
+            ev["shots"]))
+    if args.features:
+        for i, row in enumerate(f):
+            lines.append("%5d " % i + " ".join("%6d" % v for v in row))
+    _emit(args, out, "\n".join(lines))
+    return 0
+
+
+def cmd_monitor(args):
+    import struct
+    end = time.monotonic() + args.seconds if args.seconds else None
+    with session(args) as link:
+        rate = link.info["rate"]
+        link.request(proto.MONITOR, struct.pack("<H", args.interval))
+        try:
+            while end is None or time.monotonic() < end:
+                fr = link.recv(0.2)
+                link.keepalive()
+                if fr is None:
+                    continue
+                if fr.type == proto.LEVEL:
+                    idx, peak, rms = struct.unpack("<Ihh", fr.payload)
+                    obj = {"type": "level", "t_s": idx / rate, "peak_db": peak / 100, "rms_db": rms / 100}
+                    bar = "#" * max(0, int((rms / 100 + 90) / 2))
+                    _emit(args, obj, "%9.2f s  peak %6.1f dB  rms %6.1f dB  %s" % (idx / rate, peak / 100,
+                                                                                 rms / 100, bar))
+                elif fr.type == proto.EVENT:
+                    ev = proto.unpack_event(fr.payload)
+                    ev["type"] = "event"
+                    _emit(args, ev, "EVENT %s" % ev)
+                elif fr.type == proto.LOG:
+                    sys.stderr.write("node: %s\n" % fr.payload.decode("utf-8", "replace"))
+        except KeyboardInterrupt:
+            pass
+        link.request(proto.MONITOR, struct.pack("<H", 0))
+    return 0
+
+
+def cmd_hil(args):
+    from host_tools import hil
+    with session(args) as link:
+        rate = link.info["rate"]
+        if not link.info.get("detector"):
+            sys.stderr.write("sednode: note: the node reports no detector; EVENTs are not compared\n")
+        cases = hil.load_files(args.files, rate) if args.files else hil.default_suite(rate)
+        prog = _progress("hil")
+        rows = hil.run(link, cases, progress=prog)
+        if prog:
+            prog(len(cases), len(cases))
+        port = link.name
+    if args.junit:
+        hil.junit(rows, args.junit, port)
+    ok = all(r["ok"] for r in rows)
+    _emit(args, {"ok": ok, "port": port, "results": rows}, hil.table(rows))
+    if not ok:
+        sys.stderr.write("sednode: HIL FAILED: %d of %d signals differ from the reference\n"
+                         % (sum(not r["ok"] for r in rows), len(rows)))
+    return 0 if ok else EXIT_FAIL
+
+
+def cmd_sim(args):
+    from host_tools.vnode import VirtualNode, serve_forever
+    node = VirtualNode(audio=args.audio, loop=not args.once, realtime=args.realtime, flash=args.flash,
+                       firmware=args.firmware, baud=args.emulate_baud,
+                       log=lambda m: sys.stderr.write("sednode sim: %s\n" % m))
+    with node:
+        sys.stderr.write("sednode sim: virtual node on %s, flash %s; Ctrl-C to stop\n" % (node.port, node.flash))
+        serve_forever(node)
+    return 0
+
+
+def _common(p):
+    p.add_argument("--port", default=os.environ.get("SEDNODE_PORT", "auto"),
+                   help="device path or URL, 'auto' (the one connected board, default) or 'sim' (virtual node)")
+    p.add_argument("--baud", type=int, default=921600, help="baud rate (default 921600)")
+    p.add_argument("--timeout", type=float, default=3.0, help="seconds to wait for an answer (default 3)")
+    p.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+    p.add_argument("--sim-audio", default="pattern",
+                   help="with --port sim: silence, pattern (default), a WAV file or scene:SEED")
+    p.add_argument("--sim-firmware", default=None, help="with --port sim: firmware folder (default: firmware/)")
+
+
+def register(sub):
+    p = sub.add_parser("ports", help="list serial ports (* = looks like an ESP32 board)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_ports)
+
+    p = sub.add_parser("info", help="the node's identity, uptime, heap and link counters")
+    _common(p)
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("config", help="read or change the node's config")
+    p.add_argument("action", choices=("get", "set"))
+    p.add_argument("settings", nargs="*", metavar="KEY=VALUE")
+    _common(p)
+    p.set_defaults(func=cmd_config)
+
+    p = sub.add_parser("stream", help="record the node's raw audio to a WAV")
+    p.add_argument("--seconds", type=float, required=True)
+    p.add_argument("-o", "--output", required=True, help="WAV file to write")
+    _common(p)
+    p.set_defaults(func=cmd_stream)
+
+    p = sub.add_parser("inject", help="feed a WAV into the node's DSP; print its events (and features)")
+    p.add_argument("file")
+    p.add_argument("--features", action="store_true", help="print every frame's features")
+    p.add_argument("--no-features", action="store_true", help="do not ask the node for FEATURES")
+    _common(p)
+    p.set_defaults(func=cmd_inject)
+
+    p = sub.add_parser("monitor", help="live level meter and events")
+    p.add_argument("--seconds", type=float, default=0, help="stop after this long (default: until Ctrl-C)")
+    p.add_argument("--interval", type=int, default=200, help="level period, ms (default 200)")
+    _common(p)
+    p.set_defaults(func=cmd_monitor)
+
+    p = sub.add_parser("hil", help="inject test signals, compare the device with dsp_reference bit-exactly")
+    p.add_argument("files", nargs="*", help="WAV files (default: the bundled suite of signals and scenes)")
+    p.add_argument("--junit", metavar="XML", help="write JUnit XML here")
+    _common(p)
+    p.set_defaults(func=cmd_hil)
+
+    p = sub.add_parser("sim", help="run a virtual node; prints its port path first")
+    p.add_argument("--audio", default="silence", help="silence (default), pattern, a WAV file or scene:SEED")
+    p.add_argument("--once", action="store_true", help="play the WAV once, then silence (default: loop)")
+    p.add_argument("--realtime", action="store_true", help="real-time audio also while streaming")
+    p.add_argument("--flash", metavar="DIR", help="keep the node's flash in DIR (default: a temp folder)")
+    p.add_argument("--firmware", metavar="DIR", help="firmware folder to run (default: firmware/)")
+    p.add_argument("--emulate-baud", type=int, default=None, help="limit the link like a UART at this baud")
+    p.set_defaults(func=cmd_sim)

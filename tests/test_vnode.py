@@ -1,0 +1,111 @@
+# SPDX-License-Identifier: MIT
+"""The virtual node itself: `sednode sim`, persistent flash, reboot, WAV audio."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from host_tools import audio_io, stream as hstream
+from host_tools.link import Link
+from host_tools.vnode import VirtualNode
+from node import proto
+
+pytestmark = pytest.mark.vnode
+SEDNODE = os.path.join(os.path.dirname(sys.executable), "sednode")
+
+
+def _sim(*args):
+    p = subprocess.Popen([SEDNODE, "sim"] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    port = p.stdout.readline().strip()
+    return p, port
+
+
+def test_sim_prints_port_first_and_serves(tmp_path):
+    p, port = _sim()
+    try:
+        assert port.startswith("/dev/pts/"), port
+        with Link.open(port) as lk:
+            assert lk.info["board"] == "unix"
+    finally:
+        p.send_signal(signal.SIGINT)
+        assert p.wait(10) == 0
+
+
+def test_flash_dir_survives_kill_and_restart(tmp_path):
+    flash = tmp_path / "flash"
+    p, port = _sim("--flash", str(flash))
+    try:
+        with Link.open(port) as lk:
+            uid = lk.info["uid"]
+            lk.config_set({"site": "pole-42"})
+    finally:
+        p.kill()
+        p.wait(10)
+    assert (flash / "config.json").exists()
+    p, port = _sim("--flash", str(flash))
+    try:
+        with Link.open(port) as lk:
+            assert lk.info["uid"] == uid
+            assert lk.config_get()["site"] == "pole-42"
+    finally:
+        p.send_signal(signal.SIGINT)
+        p.wait(10)
+
+
+def test_reboot_restarts_node():
+    with VirtualNode() as vn:
+        lk = Link.open(vn.port)
+        lk.config_set({"site": "r"})
+        lk.reboot()
+        lk.ser.close()
+        time.sleep(1.5)
+        lk = Link.open(vn.port)
+        assert vn.restarts == 1
+        assert lk.info["uptime_ms"] < 3000
+        assert lk.config_get()["site"] == "r"
+        lk.close()
+
+
+def test_wav_source_once_then_silence(tmp_path):
+    x = (np.arange(20000) % 3000 - 1500).astype(np.int16)
+    wav = tmp_path / "in.wav"
+    audio_io.write_wav(str(wav), x, 16000)
+    with VirtualNode(audio=str(wav), loop=False) as vn:
+        lk = Link.open(vn.port)
+        got = []
+        r = hstream.stream(lk, 3.0, on_samples=lambda i, s: got.append((i, s.copy())))
+        y = np.concatenate([g[1] for g in got])
+        i0 = got[0][0]
+        full = np.concatenate([x, np.zeros(100000, np.int16)])
+        assert np.array_equal(y, full[i0:i0 + len(y)])
+        assert r["samples"] == 48000
+        lk.close()
+
+
+def test_wav_source_loops(tmp_path):
+    x = np.random.default_rng(1).integers(-30000, 30000, 7777).astype(np.int16)
+    wav = tmp_path / "in.wav"
+    audio_io.write_wav(str(wav), x, 16000)
+    with VirtualNode(audio=str(wav)) as vn:
+        lk = Link.open(vn.port)
+        got = []
+        hstream.stream(lk, 2.0, on_samples=lambda i, s: got.append((i, s.copy())))
+        y = np.concatenate([g[1] for g in got])
+        idx = got[0][0] + np.arange(len(y))
+        assert np.array_equal(y, x[idx % len(x)])
+        lk.close()
+
+
+def test_realtime_pacing():
+    with VirtualNode(audio="pattern", realtime=True) as vn:
+        lk = Link.open(vn.port)
+        t = time.monotonic()
+        r = hstream.stream(lk, 1.0)
+        dt = time.monotonic() - t
+        assert r["samples"] == 16000 and r["dropped"] == 0
+        assert 0.85 < dt < 2.0, dt
+        lk.close()
