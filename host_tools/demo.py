@@ -1,16 +1,18 @@
 # SPDX-License-Identifier: MIT
-"""`make demo`: a street scene through the real firmware DSP, summarised per second,
-next to the numpy reference's numbers for the same audio.
+"""`make demo`: a street scene streamed through a node, what the node reports, and the
+numpy reference's numbers for the same audio beside it.
 
-Without a board the firmware runs on the MicroPython unix port (the virtual node's
-runtime) with an ESP32-sized heap.
+The node is the plugged-in board when there is exactly one, otherwise the virtual node
+(the real firmware on the MicroPython unix port behind a pseudo-terminal). The scene is
+injected over the serial link in place of the microphone; the node answers with the
+features of every frame and the events its detector raises.
 """
 import sys
 
 import numpy as np
 
-from host_tools import audio_io, features
-from node import config, consts
+from host_tools import audio_io, ports
+from node import config, consts, events, proto
 
 
 def scene_audio(seed, seconds, rate):
@@ -42,23 +44,69 @@ def per_second(feat, cfg):
     return rows
 
 
-def run(seed=7, seconds=12.0, out=sys.stdout):
+def _node_run(x, port, out):
+    """Inject x into the node at ``port``; returns (node info, inject result)."""
+    from host_tools.inject import inject
+    from host_tools.link import Link
+    with ports.opened(port) as path:
+        out.write("node: %s on %s\n" % ("virtual node (firmware on the MicroPython unix port)"
+                                        if port == "sim" else "board", path))
+        link = Link.open(path)
+        try:
+            info = link.get_info()
+            res = inject(link, x, features=True, events=True)
+        finally:
+            link.close()
+    return info, res
+
+
+def _reference_events(x, cfg):
+    try:
+        from dsp_reference import detect_model, int_model
+    except ImportError:
+        return None
+    return [e for e in detect_model.run(int_model.features(x, cfg), cfg) if not e[events.E_UPDATE]]
+
+
+def run(seed=7, seconds=12.0, port=None, out=sys.stdout):
+    from dsp_reference import int_model
     cfg = config.validate({})
     x, labels = scene_audio(seed, seconds, cfg["rate"])
-    fw = features.compute(x, cfg, "firmware")
-    ref = features.compute(x, cfg, "reference")
-    same = fw.shape == ref.shape and bool(np.array_equal(fw, ref))
-    out.write("Street scene (seed %d, %.0f s, traffic, events at 15 dB SNR) at %d Hz, frame %d, hop %d\n"
-              % (seed, seconds, cfg["rate"], cfg["frame"], cfg["hop"]))
-    out.write("What happens in it:\n")
+    if port is None:
+        port = "auto" if ports.candidates() else "sim"
+    out.write("Street scene: seed %d, %.0f s, traffic background, events at 15 dB SNR, %d Hz\n"
+              % (seed, seconds, cfg["rate"]))
+    out.write("What happens in it (ground truth):\n")
     for lab in sorted(labels, key=lambda d: d["onset_s"]):
         out.write("  %6.2f-%6.2f s  %s\n" % (lab["onset_s"], lab["offset_s"], lab["class"]))
-    out.write("\nPer second: firmware DSP on the MicroPython unix port  |  numpy reference\n")
+    info, res = _node_run(x, port, out)
+    out.write("node says: firmware %s, board %s, id %s, free heap %s B, detector %s\n" % (
+        info.get("firmware"), info.get("board"), info.get("uid"), info.get("free_heap"),
+        "on" if info.get("detector") else "NOT LOADED"))
+    fw = res["features"]
+    ref = int_model.features(x, cfg)
+    same = fw.shape == ref.shape and bool(np.array_equal(fw, ref))
+    out.write("\nPer second: the node's DSP (%d frames streamed back)  |  numpy reference\n" % len(fw))
     out.write("%4s %8s %8s %-14s %9s %9s | %8s %8s %9s\n" % ("s", "rms dB", "peak dB", "loudest band",
                                                           "flux dB", "centroid", "rms dB", "peak dB", "flux dB"))
     for a, b in zip(per_second(fw, cfg), per_second(ref, cfg)):
         out.write("%4d %8.1f %8.1f %-14s %9.1f %8dHz | %8.1f %8.1f %9.1f\n" % (
             a[0], a[1], a[2], band_label(cfg, a[3]), a[4], a[5], b[1], b[2], b[4]))
-    out.write("\n%d frames; firmware and reference features %s\n" % (
-        len(fw), "identical on every frame (bit-exact)" if same else "DIFFER"))
-    return 0 if same else 1
+    out.write("\nEvents the node reported:\n")
+    node_new = [e for e in res["events"] if not e.get("update")]
+    for e in node_new:
+        out.write("  %6.2f s  %-12s %5.2f s  peak %6.1f dBFS  confidence %3d%%%s\n" % (
+            e["onset"] / cfg["rate"], events.CLASS_NAMES[e["class_id"]], e["duration"] / cfg["rate"],
+            e["peak_cdb"] / 100.0, e["confidence"], "  shots %d" % e["shots"] if e["shots"] else ""))
+    if not node_new:
+        out.write("  (none)\n")
+    ref_ev = _reference_events(x, cfg)
+    ok_ev = True
+    if ref_ev is not None:
+        ok_ev = [(e["class_id"], e["onset"]) for e in node_new] == [
+            (int(r[events.E_CLASS]), events.onset_sample(int(r[events.E_ONSET]), cfg["frame"], cfg["hop"]))
+            for r in ref_ev]
+        out.write("reference detector: %d events, %s\n" % (len(ref_ev), "the same" if ok_ev else "DIFFERENT"))
+    out.write("\nframes: node and reference features %s\n" % (
+        "identical on every frame (bit-exact)" if same else "DIFFER"))
+    return 0 if same and ok_ev else 1

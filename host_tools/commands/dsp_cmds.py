@@ -36,7 +36,7 @@ def cmd_features(args):
 
 def cmd_demo(args):
     from host_tools import demo
-    return demo.run(seed=args.seed, seconds=args.seconds)
+    return demo.run(seed=args.seed, seconds=args.seconds, port=args.port)
 
 
 def add_dsp_options(p):
@@ -53,7 +53,9 @@ def register(sub):
     p.add_argument("--json", action="store_true", help="one JSON object per frame")
     add_dsp_options(p)
     p.set_defaults(func=cmd_features)
-    p = sub.add_parser("demo", help="run a generated street scene through the firmware and the reference")
+    p = sub.add_parser("demo", help="stream a generated street scene through a node (virtual if none) and show what it reports")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--seconds", type=float, default=12.0)
+    p.add_argument("--port", default=None,
+                   help="device path, auto or sim (default: the one plugged-in board, else the virtual node)")
     p.set_defaults(func=cmd_demo)
