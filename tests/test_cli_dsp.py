@@ -1,0 +1,112 @@
+# SPDX-License-Identifier: MIT
+"""Layer 4: `sednode features` and `sednode demo` end to end."""
+import json
+import os
+import struct
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from dsp_reference import signals
+from host_tools import audio_io
+
+SEDNODE = os.path.join(os.path.dirname(sys.executable), "sednode")
+
+
+def run(*args, timeout=300):
+    return subprocess.run([SEDNODE] + list(args), capture_output=True, text=True, timeout=timeout)
+
+
+def write_wav_any(path, x, rate, bits=16, channels=1, fmt=1):
+    """Write float samples in [-1, 1) as PCM 16/24/32 or float32, mono or stereo."""
+    x = np.repeat(np.asarray(x, dtype=np.float64)[:, None], channels, axis=1)
+    if fmt == 3:
+        data = x.astype("<f4").tobytes()
+    elif bits == 16:
+        data = np.clip(np.round(x * 32768), -32768, 32767).astype("<i2").tobytes()
+    elif bits == 24:
+        v = np.clip(np.round(x * 8388608), -8388608, 8388607).astype("<i4")
+        data = b"".join(int(s).to_bytes(3, "little", signed=True) for s in v.ravel())
+    else:
+        data = np.clip(np.round(x * 2147483648.0), -2147483648, 2147483647).astype("<i4").tobytes()
+    align = channels * bits // 8
+    with open(path, "wb") as f:
+        f.write(struct.pack("<4sI4s4sIHHIIHH4sI", b"RIFF", 36 + len(data), b"WAVE", b"fmt ", 16, fmt,
+                            channels, rate, rate * align, align, bits, b"data", len(data)))
+        f.write(data)
+
+
+@pytest.fixture(scope="module")
+def street_wav(tmp_path_factory):
+    p = tmp_path_factory.mktemp("wav") / "street.wav"
+    audio_io.write_wav(str(p), signals.street(16000, 1.5), 16000)
+    return str(p)
+
+
+def test_features_json_same_for_both_engines(street_wav):
+    outs = {}
+    for engine in ("firmware", "reference"):
+        r = run("features", street_wav, "--engine", engine, "--json")
+        assert r.returncode == 0, r.stderr
+        outs[engine] = [json.loads(line) for line in r.stdout.splitlines()]
+    assert outs["firmware"] == outs["reference"]
+    rec = outs["firmware"][10]
+    assert set(rec) == {"frame", "t_s", "exp", "peak_cdb", "rms_cdb", "flux_cdb", "centroid_hz", "hf_q10",
+                        "tonal_cdb", "bands_cdb"}
+    assert len(rec["bands_cdb"]) == 24 and all(isinstance(v, int) for v in rec["bands_cdb"])
+    assert len(outs["firmware"]) == (24000 - 512) // 256 + 1
+
+
+@pytest.mark.parametrize("rate,bits,channels,fmt", [(44100, 24, 2, 1), (8000, 16, 1, 1), (48000, 32, 1, 1),
+                                                    (22050, 32, 2, 3)])
+def test_any_wav_is_resampled_to_the_node_rate(tmp_path, rate, bits, channels, fmt):
+    t = np.arange(rate) / rate
+    p = str(tmp_path / "in.wav")
+    write_wav_any(p, 0.25 * np.sin(2 * np.pi * 1000 * t), rate, bits, channels, fmt)
+    r = run("features", p, "--engine", "reference", "--json")
+    assert r.returncode == 0, r.stderr
+    recs = [json.loads(line) for line in r.stdout.splitlines()]
+    assert len(recs) == (16000 - 512) // 256 + 1                     # one second at 16 kHz
+    mid = recs[len(recs) // 2]
+    assert abs(mid["centroid_hz"] - 1000) < 60
+    assert abs(mid["rms_cdb"] / 100 - (20 * np.log10(0.25) - 3.01)) < 0.3
+
+
+@pytest.mark.parametrize("content,why", [(b"", "no RIFF"), (b"RIFF\x10\x00\x00\x00WAVEjunk", "no fmt"),
+                                         (b"hello world, not audio", "no RIFF")])
+def test_malformed_wav_one_line_error_exit_2(tmp_path, content, why):
+    p = tmp_path / "bad.wav"
+    p.write_bytes(content)
+    r = run("features", str(p), "--engine", "firmware")
+    assert r.returncode == 2
+    assert r.stdout == ""
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and why in lines[0] and "bad.wav" in lines[0]
+
+
+def test_truncated_wav_keeps_the_frames_that_arrived(tmp_path):
+    good = tmp_path / "good.wav"
+    audio_io.write_wav(str(good), signals.white(16000, 1.0, -20), 16000)
+    data = good.read_bytes()
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(data[:44 + 2 * 8000 + 1])                      # half the data and a stray byte
+    r = run("features", str(cut), "--engine", "reference", "--json")
+    assert r.returncode == 0, r.stderr
+    assert len(r.stdout.splitlines()) == (8000 - 512) // 256 + 1
+
+
+def test_missing_file_and_bad_geometry(tmp_path):
+    r = run("features", str(tmp_path / "nope.wav"))
+    assert r.returncode == 2 and "cannot read" in r.stderr
+    audio_io.write_wav(str(tmp_path / "a.wav"), signals.silence(16000, 0.2), 16000)
+    r = run("features", str(tmp_path / "a.wav"), "--frame", "384")
+    assert r.returncode == 2 and "frame" in r.stderr
+
+
+def test_demo_runs_on_the_virtual_node():
+    r = run("demo", "--seconds", "5", "--port", "sim")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "virtual node" in r.stdout
+    assert "identical on every frame (bit-exact)" in r.stdout
