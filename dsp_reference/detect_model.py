@@ -1,0 +1,396 @@
+# SPDX-License-Identifier: MIT
+"""Integer reference model of the firmware event detector (firmware/node/detect.py).
+
+Input: the per-frame DSP features ((F, NFEAT) ints from ``int_model.features``).  Output:
+event tuples laid out as in ``node.events`` (class, onset frame, duration, peak cdB,
+confidence, shots, update flag, emit frame).  The arithmetic is the firmware's, written
+independently in plain Python integers; every value the device keeps in a 32-bit word
+passes through ``Ranges.chk`` so a test can prove it fits int32.
+
+Stages (docs/detector.md has the reasoning):
+  1. per-band noise floor (Q3 cdB): fast fall, slow constant rise (a low percentile), and a
+     per-band mean absolute deviation (Q3) learned outside events;
+  2. activity A = sum over bands of clamp(band - floor - 2*dev, 0, ZCAP), with its low- and
+     high-frequency parts and the count of "hot" bands; broadband level above the rms floor;
+  3. segmentation: start at A >= A_ON, end after HANG frames of A < A_OFF or at MAXLEN;
+     impulses = frame-to-frame rms jumps >= IMP_JUMP while >= IMP_MIN above the rms floor;
+  4. decision: a random forest over 20 integer segment features (table shipped in
+     node/detect_table.py), GAP frames after the last impulse (early, gunshot only) and
+     at the segment end; refractory merging of same-class events into updates.
+"""
+import numpy as np
+
+from node import consts, events
+from node import detect_table as T
+
+INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
+NSEGF = 20               # segment feature count (FEATURE_NAMES)
+FEATURE_NAMES = ("dur", "amax", "amean", "rexmax", "jump", "attack", "sustain", "decay", "tonal_mean",
+                 "tonal_frac", "hf_mean", "cen_mean", "lf_share", "hf_share", "nimp", "rough", "crest",
+                 "nhot", "final", "cen_var")
+
+
+class Ranges:
+    """Min/max of named intermediates (same idea as int_model.Ranges)."""
+
+    def __init__(self):
+        self.seen = {}
+
+    def chk(self, name, v):
+        lo, hi = self.seen.get(name, (v, v))
+        self.seen[name] = (min(lo, v), max(hi, v))
+        return v
+
+    def violations(self):
+        return {k: v for k, v in self.seen.items() if v[0] < INT32_MIN or v[1] > INT32_MAX}
+
+    def assert_int32(self):
+        bad = self.violations()
+        if bad:
+            raise AssertionError("detector intermediates outside int32: %r" % bad)
+
+
+def frames_for_ms(ms, cfg):
+    """Frame count of a duration at this geometry (at least 1)."""
+    return max(1, (ms * cfg["rate"] + cfg["hop"] * 500) // (cfg["hop"] * 1000))
+
+
+def params(cfg):
+    """Detector constants for a DSP geometry (the firmware derives the same numbers)."""
+    P = T.PARAMS
+    rate, n, hop = cfg["rate"], cfg["frame"], cfg["hop"]
+    edges = consts.band_edges(rate, n)
+    nb = len(edges) - 1
+    b_lf = sum(1 for b in range(nb) if edges[b + 1] * rate <= P["lf_hz"] * n)
+    b_hf = nb - sum(1 for b in range(nb) if edges[b] * rate >= P["hf_hz"] * n)
+    out = {"nb": nb, "b_lf": b_lf, "b_hf": b_hf,
+           "rise": max(1, P["rise_cdb_s"] * 8 * hop // rate),
+           "rise_seg": max(1, P["rise_seg_cdb_s"] * 8 * hop // rate)}
+    for k in ("warm", "min_start", "hang", "maxlen", "gap", "imp_sep", "refr"):
+        out[k] = frames_for_ms(P[k + "_ms"], cfg)
+    for k in ("fall_sh", "dev_sh", "end_sh", "band_min", "rms_min", "dev_init", "dev_cap", "zcap", "zhot", "a_on", "a_off", "split_a", "imp_jump", "imp_rel",
+              "imp_min", "sus_db", "decay_db", "tonal_hi", "conf_min"):
+        out[k] = P[k]
+    return out
+
+
+def decode_nodes(blob):
+    """The shipped NODES bytes as a list of ints (4 little-endian int16 per node)."""
+    return np.frombuffer(blob, dtype="<i2").astype(np.int64).tolist()
+
+
+_NODES = None
+
+
+def forest_predict(x, forest=None):
+    """Class votes of the shipped forest for one feature vector.
+
+    A node is (feature, threshold, left, right), go left when x[feature] <= threshold; a
+    leaf has feature -1 and holds the vote shares (0..100) of classes 0, 1 in its threshold
+    and of classes 2, 3 in its left slot, 7 bits each.
+    Returns:
+        (class_id, confidence 0..100): argmax of the summed leaf votes (lowest id wins a tie),
+        confidence = that class's votes // number of trees.
+    """
+    global _NODES
+    if forest is None:
+        if _NODES is None:
+            _NODES = decode_nodes(T.NODES)
+        forest = (_NODES, T.ROOTS, T.NTREES)
+    nodes, roots, ntrees = forest
+    votes = [0] * events.NCLASSES
+    for r in roots:
+        i = r
+        while nodes[4 * i] >= 0:
+            i = nodes[4 * i + 2] if x[nodes[4 * i]] <= nodes[4 * i + 1] else nodes[4 * i + 3]
+        lo, hi = nodes[4 * i + 1], nodes[4 * i + 2]
+        votes[0] += lo & 127
+        votes[1] += lo >> 7
+        votes[2] += hi & 127
+        votes[3] += hi >> 7
+    best = 0
+    for c in range(1, events.NCLASSES):
+        if votes[c] > votes[best]:
+            best = c
+    return best, votes[best] // ntrees
+
+
+class DetectorModel:
+    """Frame-by-frame integer detector.  ``update(frame_features)`` -> event tuple or None.
+
+    With ``collect`` set, every decision point's feature vector is appended to
+    ``self.samples`` as (t0, t, final, features) for training (decisions still happen).
+    """
+
+    def __init__(self, cfg, ranges=None, collect=False, forest=None):
+        self.cfg = cfg
+        self.p = params(cfg)
+        self.ranges = ranges
+        self.collect = collect
+        self.samples = []
+        self.forest = forest
+        self.reset()
+
+    def reset(self):
+        nb = self.p["nb"]
+        self.t = 0
+        self.fl = [0] * nb
+        self.dv = [self.p["dev_init"]] * nb
+        self.flr = 0
+        self.prev_rms = consts.FLOOR_CDB
+        self.prev_cen = 0
+        self.in_seg = False
+        self.ev_valid = [False] * events.NCLASSES
+        self.ev_onset = [0] * events.NCLASSES
+        self.ev_end = [0] * events.NCLASSES
+        self.ev_shots = [0] * events.NCLASSES
+        self.ev_peak = [0] * events.NCLASSES
+        self.ev_conf = [0] * events.NCLASSES
+
+    # ---------------------------------------------------------------- stage 1+2
+    def _bands(self, f):
+        p = self.p
+        chk = self.ranges.chk if self.ranges else (lambda n, v: v)
+        warm = self.t < p["warm"]
+        first = self.t == 0
+        rise = p["rise_seg"] if self.in_seg else p["rise"]
+        a = alf = ahf = nhot = 0
+        for b in range(p["nb"]):
+            v = f[consts.F_BAND0 + b]
+            if v < p["band_min"]:                            # microphone self-noise, not -150 dB
+                v = p["band_min"]
+            v = chk("band_q3", v << 3)
+            if first:
+                self.fl[b] = v
+            fl = self.fl[b]
+            z = chk("z", ((v - fl) >> 3) - (self.dv[b] >> 2))
+            if z < 0:
+                z = 0
+            elif z > p["zcap"]:
+                z = p["zcap"]
+            a += z
+            if b < p["b_lf"]:
+                alf += z
+            if b >= p["b_hf"]:
+                ahf += z
+            if z >= p["zhot"]:
+                nhot += 1
+            d = chk("v-fl", v - fl)
+            if warm:
+                fl += d >> 2
+            elif d < 0:
+                fl += d >> p["fall_sh"]
+            elif d > rise:
+                fl += rise
+            else:
+                fl = v
+            self.fl[b] = fl
+            if warm or not self.in_seg:
+                e = v - fl
+                if e < 0:
+                    e = -e
+                if e > p["dev_cap"]:
+                    e = p["dev_cap"]
+                self.dv[b] += chk("dev_step", (e - self.dv[b]) >> (2 if warm else p["dev_sh"]))
+        rms8 = f[consts.F_RMS]
+        if rms8 < p["rms_min"]:
+            rms8 = p["rms_min"]
+        rms8 = chk("rms_q3", rms8 << 3)
+        if first:
+            self.flr = rms8
+        d = rms8 - self.flr
+        rex = d >> 3
+        if warm:
+            self.flr += d >> 2
+        elif d < 0:
+            self.flr += d >> p["fall_sh"]
+        elif d > rise:
+            self.flr += rise
+        else:
+            self.flr = rms8
+        return a, alf, ahf, nhot, rex
+
+    # ---------------------------------------------------------------- stage 3+4
+    def update(self, f):
+        """Consume one frame's features (sequence of NFEAT ints); return an event tuple or None."""
+        p = self.p
+        a, alf, ahf, nhot, rex = self._bands(f)
+        rms = f[consts.F_RMS]
+        t = self.t
+        ev = None
+        if self.in_seg and a >= p["split_a"] and a >= self.amax << 1:
+            ev = self._close(t)                               # a much stronger onset: new segment
+        if not self.in_seg:
+            if a >= p["a_on"] and t >= p["min_start"]:
+                self._start(t)
+        if self.in_seg:
+            e2 = self._frame(t, f, a, alf, ahf, nhot, rex)
+            if e2 is not None:
+                ev = e2
+        self.prev_rms = rms
+        self.prev_cen = f[consts.F_CENTROID]
+        self.t = t + 1
+        return ev
+
+    def _start(self, t):
+        self.in_seg = True
+        self.t0 = t
+        self.t_last = t
+        self.quiet = 0
+        self.rms = []
+        self.sum_a = self.sum_lf = self.sum_hf = 0
+        self.amax = self.rexmax = self.nhot = 0
+        self.jump = 0
+        self.t_rmax = t
+        self.rmax = consts.FLOOR_CDB
+        self.crest = 0
+        self.tsum = self.ntonal = self.hfsum = self.csum = self.cvar = self.rough = 0
+        self.nimp = 0
+        self.t_imp = -1000
+        self.ipk = consts.FLOOR_CDB
+        self.peak = consts.FLOOR_CDB
+        self.seg_cls = 0
+        self.seg_base = 0
+
+    def _frame(self, t, f, a, alf, ahf, nhot, rex):
+        p = self.p
+        chk = self.ranges.chk if self.ranges else (lambda n, v: v)
+        rms = f[consts.F_RMS]
+        dr = rms - self.prev_rms
+        i = t - self.t0
+        self.rms.append(rms)
+        self.sum_a = chk("sum_a", self.sum_a + a)
+        self.sum_lf += alf
+        self.sum_hf += ahf
+        if a > self.amax:
+            self.amax = a
+        if rex > self.rexmax:
+            self.rexmax = rex
+        if nhot > self.nhot:
+            self.nhot = nhot
+        if i < 3 and dr > self.jump:
+            self.jump = dr
+        if rms > self.rmax:
+            self.rmax = rms
+            self.t_rmax = t
+            self.crest = f[consts.F_PEAK] - rms
+        if f[consts.F_PEAK] > self.peak:
+            self.peak = f[consts.F_PEAK]
+        self.tsum = chk("tsum", self.tsum + f[consts.F_TONAL])
+        if f[consts.F_TONAL] >= p["tonal_hi"]:
+            self.ntonal += 1
+        self.hfsum += f[consts.F_HF]
+        self.csum = chk("csum", self.csum + f[consts.F_CENTROID])
+        if i > 0:
+            dc = f[consts.F_CENTROID] - self.prev_cen
+            self.cvar = chk("cvar", self.cvar + (dc if dc >= 0 else -dc))
+            self.rough = chk("rough", self.rough + (dr if dr >= 0 else -dr))
+        if t - self.t_imp < p["imp_sep"]:
+            if rms > self.ipk:
+                self.ipk = rms                                # the impulse's own peak level
+        elif dr >= p["imp_jump"] and rex >= p["imp_min"] and rms >= self.ipk - p["imp_rel"]:
+            self.nimp += 1                                    # not a weaker echo of the last one
+            self.t_imp = t
+            self.ipk = rms
+        off = self.amax >> p["end_sh"]
+        if off < p["a_off"]:
+            off = p["a_off"]
+        if a >= off:
+            self.t_last = t
+            self.quiet = 0
+        else:
+            self.quiet += 1
+        ev = None
+        if self.seg_cls == 0 and self.nimp > 0 and t - self.t_imp == p["gap"]:
+            ev = self._decide(t, t - self.t0 + 1, 0, events.GUNSHOT)
+        if self.quiet >= p["hang"] or i + 1 >= p["maxlen"]:
+            e2 = self._close(t)
+            if e2 is not None:
+                ev = e2
+        return ev
+
+    def _close(self, t):
+        self.in_seg = False
+        if self.seg_cls == 0:
+            return self._decide(t, self.t_last - self.t0 + 1, 1, 0)
+        c = self.seg_cls
+        self.ev_end[c] = self.t_last
+        if c == events.GUNSHOT and self.seg_base + self.nimp > self.ev_shots[c]:
+            return self._emit(t, c, self.ev_conf[c])
+        return None
+
+    def features(self, dur, final):
+        """The 20 segment features (ints) of the frames so far; dur = active duration."""
+        p = self.p
+        rms = self.rms
+        n = len(rms)
+        rmax = max(rms)
+        att = rms.index(rmax)
+        sus = sum(1 for r in rms if r >= rmax - p["sus_db"])
+        dec = n - att
+        for k in range(att, n):
+            if rms[k] < rmax - p["decay_db"]:
+                dec = k - att
+                break
+        sa = self.sum_a if self.sum_a > 0 else 1
+        return [dur, self.amax >> 2, (self.sum_a // n) >> 2, self.rexmax, self.jump, att, 100 * sus // n, dec,
+                self.tsum // n, 100 * self.ntonal // n, self.hfsum // n, self.csum // n,
+                100 * self.sum_lf // sa, 100 * self.sum_hf // sa, self.nimp, self.rough // n, self.crest,
+                self.nhot, final, self.cvar // n]
+
+    def _decide(self, t, n, final, only):
+        x = self.features(n, final)
+        if self.collect:
+            self.samples.append((self.t0, t, final, x))
+        c, conf = forest_predict(x, self.forest)
+        if c == 0 or conf < self.p["conf_min"] or (only and c != only):
+            return None
+        return self._emit(t, c, conf)
+
+    def _emit(self, t, c, conf):
+        upd = 0
+        if self.seg_cls == c:
+            upd = 1
+        elif self.ev_valid[c] and self.t0 - self.ev_end[c] <= self.p["refr"]:
+            upd = 1
+            self.seg_base = self.ev_shots[c]
+            if conf < self.ev_conf[c]:
+                conf = self.ev_conf[c]
+            if self.ev_peak[c] > self.peak:
+                self.peak = self.ev_peak[c]
+        else:
+            self.ev_onset[c] = self.t0
+            self.seg_base = 0
+        self.seg_cls = c
+        self.ev_valid[c] = True
+        self.ev_end[c] = self.t_last
+        self.ev_shots[c] = self.seg_base + self.nimp if c == events.GUNSHOT else 0
+        self.ev_peak[c] = self.peak
+        if conf > self.ev_conf[c] or not upd:
+            self.ev_conf[c] = conf
+        on = self.ev_onset[c]
+        return (c, on, self.t_last - on + 1, self.ev_peak[c], self.ev_conf[c], self.ev_shots[c], upd, t)
+
+
+def run(feat, cfg, ranges=None, collect=False, forest=None):
+    """All event tuples for a (F, NFEAT) feature array; with collect, also the decision samples."""
+    det = DetectorModel(cfg, ranges, collect, forest)
+    rows = np.asarray(feat).tolist()
+    out = [e for e in (det.update(r) for r in rows) if e is not None]
+    return (out, det.samples) if collect else out
+
+
+def final_events(evs):
+    """Collapse updates: one record per event (the latest revision), in onset order."""
+    cur = {}
+    order = []
+    for e in evs:
+        key = (e[events.E_CLASS], e[events.E_ONSET])
+        if key not in cur:
+            order.append(key)
+            cur[key] = list(e)
+            cur[key].append(e[events.E_FRAME])               # first report frame
+        else:
+            first = cur[key][-1]
+            cur[key] = list(e) + [first]
+    return [tuple(cur[k]) for k in sorted(order, key=lambda k: (k[1], k[0]))]

@@ -1,0 +1,468 @@
+# SPDX-License-Identifier: MIT
+# Sound event detector: per-frame DSP features (node/dsp.py out[]) -> events.
+#   det = Detector(cfg); ev = det.update(dsp.out) once per frame -> None or an event
+#   tuple laid out as in node/events.py; det.reset().
+# Integer only.  Every buffer is made in __init__; update() allocates nothing except
+# the event tuple it returns (and, once per segment decision, nothing either: the
+# feature vector and the classifier walk use preallocated arrays and small ints).
+#   1. floor(): viper kernel, per band: noise floor (Q3 cdB; fast fall, slow rise),
+#      mean absolute deviation (Q3, learned outside segments), activity
+#      A = sum clamp(band - floor - 2*dev, 0, zcap) with its low/high parts and hot-band
+#      count, and the rms level above its own floor.
+#   2. a segment runs from A >= a_on to hang frames below max(a_off, amax >> end_sh)
+#      (or maxlen); a much stronger onset inside a segment starts a new one.
+#   3. the segment's 20 features (same list as dsp_reference.detect_model.FEATURE_NAMES)
+#      go through the shipped random forest (node/detect_table.py) gap frames after the
+#      last impulse (gunshot only: low latency) and at the segment end.
+#   4. same-class events within refr frames merge: the record is re-sent with update=1.
+# The numpy/int reference (dsp_reference/detect_model.py) gives identical events.
+import micropython
+from array import array
+from micropython import const
+
+from node import consts, events
+from node import detect_table as T
+
+_FLOOR = const(-15000)
+_F_PEAK = const(1)
+_F_RMS = const(2)
+_F_CEN = const(4)
+_F_HF = const(5)
+_F_TONAL = const(6)
+# prm[] slots read by floor()
+_P_NB = const(0)
+_P_BLF = const(1)
+_P_BHF = const(2)
+_P_RISE = const(3)
+_P_FALL = const(4)
+_P_DEVSH = const(5)
+_P_DEVCAP = const(6)
+_P_ZCAP = const(7)
+_P_ZHOT = const(8)
+_P_WARM = const(9)          # 1 while warming up
+_P_FIRST = const(10)        # 1 on the first frame after reset
+_P_INSEG = const(11)        # 1 while a segment is open
+_P_BMIN = const(12)         # band level clamp (mic self-noise), cdB
+_P_RMIN = const(13)         # rms level clamp, cdB
+_NPRM = const(14)
+
+
+@micropython.viper
+def floor(out, fl, dv, prm, res, sgn: int):
+    # out: features array('i'); fl, dv: array('i') per band (Q3 cdB); prm: array('i')
+    # (_P_* slots); res: array('i', 6) <- a, a_lf, a_hf, n_hot, rms excess, rms floor.
+    # Values up to |band| << 3 < 2**18: far inside int32.
+    o = ptr32(out)
+    f = ptr32(fl)
+    d = ptr32(dv)
+    p = ptr32(prm)
+    r = ptr32(res)
+    nb = int(p[0])
+    blf = int(p[1])
+    bhf = int(p[2])
+    rise = int(p[3])
+    fsh = int(p[4])
+    dsh = int(p[5])
+    dcap = int(p[6])
+    zcap = int(p[7])
+    zhot = int(p[8])
+    warm = int(p[9])
+    first = int(p[10])
+    bmin = int(p[12])
+    bmin |= -(bmin & sgn)
+    rmin = int(p[13])
+    rmin |= -(rmin & sgn)
+    upd = warm
+    if int(p[11]) == 0:
+        upd = 1
+    if warm:
+        dsh = 2
+    a = 0
+    alf = 0
+    ahf = 0
+    nhot = 0
+    b = 0
+    while b < nb:
+        v = int(o[7 + b])
+        v |= -(v & sgn)
+        if v < bmin:
+            v = bmin
+        v <<= 3
+        if first:
+            f[b] = v
+        fb = int(f[b])
+        fb |= -(fb & sgn)
+        db = int(d[b])
+        z = ((v - fb) >> 3) - (db >> 2)
+        if z < 0:
+            z = 0
+        elif z > zcap:
+            z = zcap
+        a += z
+        if b < blf:
+            alf += z
+        if b >= bhf:
+            ahf += z
+        if z >= zhot:
+            nhot += 1
+        e = v - fb
+        if warm:
+            fb += e >> 2
+        elif e < 0:
+            fb += e >> fsh
+        elif e > rise:
+            fb += rise
+        else:
+            fb = v
+        f[b] = fb
+        if upd:
+            e = v - fb
+            if e < 0:
+                e = 0 - e
+            if e > dcap:
+                e = dcap
+            d[b] = db + ((e - db) >> dsh)
+        b += 1
+    v = int(o[2])
+    v |= -(v & sgn)
+    if v < rmin:
+        v = rmin
+    v <<= 3
+    fr = int(r[5])
+    fr |= -(fr & sgn)
+    if first:
+        fr = v
+    e = v - fr
+    r[4] = e >> 3
+    if warm:
+        fr += e >> 2
+    elif e < 0:
+        fr += e >> fsh
+    elif e > rise:
+        fr += rise
+    else:
+        fr = v
+    r[5] = fr
+    r[0] = a
+    r[1] = alf
+    r[2] = ahf
+    r[3] = nhot
+
+
+@micropython.viper
+def forest(nodes, roots, nroots: int, x, votes, sgn: int):
+    # nodes: bytes, 4 int16 per node (feature, threshold, left, right; leaf: feature -1,
+    # votes of classes 0,1 in the threshold slot and 2,3 in the left slot, 7 bits each);
+    # roots: array('H'); x: array('i') features; votes: array('i', 4) <- summed votes.
+    nd = ptr16(nodes)
+    rt = ptr16(roots)
+    xv = ptr32(x)
+    vt = ptr32(votes)
+    vt[0] = 0
+    vt[1] = 0
+    vt[2] = 0
+    vt[3] = 0
+    k = 0
+    while k < nroots:
+        i = int(rt[k]) << 2
+        f = (int(nd[i]) ^ 0x8000) - 0x8000
+        while f >= 0:
+            thr = (int(nd[i + 1]) ^ 0x8000) - 0x8000
+            v = int(xv[f])
+            v |= -(v & sgn)
+            if v <= thr:
+                i = int(nd[i + 2]) << 2
+            else:
+                i = int(nd[i + 3]) << 2
+            f = (int(nd[i]) ^ 0x8000) - 0x8000
+        lo = int(nd[i + 1])
+        hi = int(nd[i + 2])
+        vt[0] = int(vt[0]) + (lo & 127)
+        vt[1] = int(vt[1]) + (lo >> 7)
+        vt[2] = int(vt[2]) + (hi & 127)
+        vt[3] = int(vt[3]) + (hi >> 7)
+        k += 1
+
+
+def _frames(ms, rate, hop):
+    n = (ms * rate + hop * 500) // (hop * 1000)
+    return n if n > 0 else 1
+
+
+class Detector:
+    def __init__(self, cfg):
+        P = T.PARAMS
+        rate, n, hop = cfg["rate"], cfg["frame"], cfg["hop"]
+        edges = consts.band_edges(rate, n)
+        nb = len(edges) - 1
+        self.nb = nb
+        self.prm = array("i", bytes(4 * _NPRM))
+        self.prm[_P_NB] = nb
+        self.prm[_P_BLF] = sum(1 for b in range(nb) if edges[b + 1] * rate <= P["lf_hz"] * n)
+        self.prm[_P_BHF] = nb - sum(1 for b in range(nb) if edges[b] * rate >= P["hf_hz"] * n)
+        r = P["rise_cdb_s"] * 8 * hop // rate
+        self.rise = r if r > 0 else 1
+        r = P["rise_seg_cdb_s"] * 8 * hop // rate
+        self.rise_seg = r if r > 0 else 1
+        self.prm[_P_FALL] = P["fall_sh"]
+        self.prm[_P_DEVSH] = P["dev_sh"]
+        self.prm[_P_DEVCAP] = P["dev_cap"]
+        self.prm[_P_ZCAP] = P["zcap"]
+        self.prm[_P_ZHOT] = P["zhot"]
+        self.prm[_P_BMIN] = P["band_min"]
+        self.prm[_P_RMIN] = P["rms_min"]
+        self.warm = _frames(P["warm_ms"], rate, hop)
+        self.min_start = _frames(P["min_start_ms"], rate, hop)
+        self.hang = _frames(P["hang_ms"], rate, hop)
+        self.maxlen = _frames(P["maxlen_ms"], rate, hop)
+        self.gap = _frames(P["gap_ms"], rate, hop)
+        self.imp_sep = _frames(P["imp_sep_ms"], rate, hop)
+        self.refr = _frames(P["refr_ms"], rate, hop)
+        self.dev_init = P["dev_init"]
+        self.end_sh = P["end_sh"]
+        self.a_on, self.a_off, self.split_a = P["a_on"], P["a_off"], P["split_a"]
+        self.imp_jump, self.imp_min, self.imp_rel = P["imp_jump"], P["imp_min"], P["imp_rel"]
+        self.sus_db, self.decay_db, self.tonal_hi = P["sus_db"], P["decay_db"], P["tonal_hi"]
+        self.conf_min = P["conf_min"]
+        self.roots, self.ntrees = array("H", T.ROOTS), T.NTREES
+        self.sgn = 1 << 31
+        self.fl = array("i", bytes(4 * nb))
+        self.dv = array("i", bytes(4 * nb))
+        self.res = array("i", bytes(4 * 6))
+        self.rms = array("i", bytes(4 * self.maxlen))      # rms of every segment frame
+        self.x = array("i", bytes(4 * 20))                 # segment features
+        self.votes = array("i", bytes(4 * events.NCLASSES))
+        nc = events.NCLASSES
+        self.ev_valid = array("i", bytes(4 * nc))
+        self.ev_onset = array("i", bytes(4 * nc))
+        self.ev_end = array("i", bytes(4 * nc))
+        self.ev_shots = array("i", bytes(4 * nc))
+        self.ev_peak = array("i", bytes(4 * nc))
+        self.ev_conf = array("i", bytes(4 * nc))
+        self.reset()
+
+    def reset(self):
+        for b in range(self.nb):
+            self.fl[b] = 0
+            self.dv[b] = self.dev_init
+        for i in range(6):
+            self.res[i] = 0
+        for c in range(events.NCLASSES):
+            self.ev_valid[c] = 0
+            self.ev_onset[c] = 0
+            self.ev_end[c] = 0
+            self.ev_shots[c] = 0
+            self.ev_peak[c] = 0
+            self.ev_conf[c] = 0
+        self.t = 0
+        self.prev_rms = _FLOOR
+        self.prev_cen = 0
+        self.conf = 0
+        self._start(0)                  # creates every segment attribute now, not per frame
+        self.in_seg = 0
+
+    def update(self, out):
+        # out: the DSP's feature array('i') of this frame.  Returns None or an event tuple.
+        t = self.t
+        prm = self.prm
+        prm[_P_WARM] = 1 if t < self.warm else 0
+        prm[_P_FIRST] = 1 if t == 0 else 0
+        prm[_P_INSEG] = self.in_seg
+        prm[_P_RISE] = self.rise_seg if self.in_seg else self.rise
+        floor(out, self.fl, self.dv, prm, self.res, self.sgn)
+        a = self.res[0]
+        ev = None
+        if self.in_seg and a >= self.split_a and a >= self.amax << 1:
+            ev = self._close(t)
+        if not self.in_seg and a >= self.a_on and t >= self.min_start:
+            self._start(t)
+        if self.in_seg:
+            e2 = self._frame(t, out, a)
+            if e2 is not None:
+                ev = e2
+        self.prev_rms = out[_F_RMS]
+        self.prev_cen = out[_F_CEN]
+        self.t = t + 1
+        return ev
+
+    def _start(self, t):
+        self.in_seg = 1
+        self.t0 = t
+        self.t_last = t
+        self.quiet = 0
+        self.n = 0
+        self.sum_a = 0
+        self.sum_lf = 0
+        self.sum_hf = 0
+        self.amax = 0
+        self.rexmax = 0
+        self.nhot = 0
+        self.jump = 0
+        self.rmax = _FLOOR
+        self.crest = 0
+        self.tsum = 0
+        self.ntonal = 0
+        self.hfsum = 0
+        self.csum = 0
+        self.cvar = 0
+        self.rough = 0
+        self.nimp = 0
+        self.t_imp = -1000
+        self.ipk = _FLOOR
+        self.peak = _FLOOR
+        self.seg_cls = 0
+        self.seg_base = 0
+
+    def _frame(self, t, out, a):
+        res = self.res
+        rms = out[_F_RMS]
+        dr = rms - self.prev_rms
+        i = self.n
+        self.rms[i] = rms
+        self.n = i + 1
+        self.sum_a += a
+        self.sum_lf += res[1]
+        self.sum_hf += res[2]
+        rex = res[4]
+        if a > self.amax:
+            self.amax = a
+        if rex > self.rexmax:
+            self.rexmax = rex
+        if res[3] > self.nhot:
+            self.nhot = res[3]
+        if i < 3 and dr > self.jump:
+            self.jump = dr
+        pk = out[_F_PEAK]
+        if rms > self.rmax:
+            self.rmax = rms
+            self.crest = pk - rms
+        if pk > self.peak:
+            self.peak = pk
+        v = out[_F_TONAL]
+        self.tsum += v
+        if v >= self.tonal_hi:
+            self.ntonal += 1
+        self.hfsum += out[_F_HF]
+        v = out[_F_CEN]
+        self.csum += v
+        if i > 0:
+            v -= self.prev_cen
+            self.cvar += v if v >= 0 else -v
+            self.rough += dr if dr >= 0 else -dr
+        if t - self.t_imp < self.imp_sep:
+            if rms > self.ipk:
+                self.ipk = rms              # the impulse's own peak level
+        elif dr >= self.imp_jump and rex >= self.imp_min and rms >= self.ipk - self.imp_rel:
+            self.nimp += 1                  # a new shot, not a weaker echo of the last one
+            self.t_imp = t
+            self.ipk = rms
+        off = self.amax >> self.end_sh
+        if off < self.a_off:
+            off = self.a_off
+        if a >= off:
+            self.t_last = t
+            self.quiet = 0
+        else:
+            self.quiet += 1
+        ev = None
+        if self.seg_cls == 0 and self.nimp > 0 and t - self.t_imp == self.gap:
+            ev = self._decide(t, t - self.t0 + 1, 0, events.GUNSHOT)
+        if self.quiet >= self.hang or i + 1 >= self.maxlen:
+            e2 = self._close(t)
+            if e2 is not None:
+                ev = e2
+        return ev
+
+    def _close(self, t):
+        self.in_seg = 0
+        c = self.seg_cls
+        if c == 0:
+            return self._decide(t, self.t_last - self.t0 + 1, 1, 0)
+        self.ev_end[c] = self.t_last
+        if c == events.GUNSHOT and self.seg_base + self.nimp > self.ev_shots[c]:
+            return self._emit(t, c, self.ev_conf[c])
+        return None
+
+    def _features(self, dur, final):
+        # the 20 segment features of the frames so far into self.x; dur = active duration
+        r = self.rms
+        n = self.n
+        rmax = _FLOOR
+        att = 0
+        for k in range(n):
+            if r[k] > rmax:
+                rmax = r[k]
+                att = k
+        sus = 0
+        for k in range(n):
+            if r[k] >= rmax - self.sus_db:
+                sus += 1
+        dec = n - att
+        for k in range(att, n):
+            if r[k] < rmax - self.decay_db:
+                dec = k - att
+                break
+        sa = self.sum_a if self.sum_a > 0 else 1
+        x = self.x
+        x[0] = dur
+        x[1] = self.amax >> 2
+        x[2] = (self.sum_a // n) >> 2
+        x[3] = self.rexmax
+        x[4] = self.jump
+        x[5] = att
+        x[6] = 100 * sus // n
+        x[7] = dec
+        x[8] = self.tsum // n
+        x[9] = 100 * self.ntonal // n
+        x[10] = self.hfsum // n
+        x[11] = self.csum // n
+        x[12] = 100 * self.sum_lf // sa
+        x[13] = 100 * self.sum_hf // sa
+        x[14] = self.nimp
+        x[15] = self.rough // n
+        x[16] = self.crest
+        x[17] = self.nhot
+        x[18] = final
+        x[19] = self.cvar // n
+
+    def _classify(self):
+        # forest vote: returns the class id, leaves the confidence in self.conf
+        vt = self.votes
+        forest(T.NODES, self.roots, self.ntrees, self.x, vt, self.sgn)
+        best = 0
+        for c in range(1, events.NCLASSES):
+            if vt[c] > vt[best]:
+                best = c
+        self.conf = vt[best] // self.ntrees
+        return best
+
+    def _decide(self, t, n, final, only):
+        self._features(n, final)
+        c = self._classify()
+        if c == 0 or self.conf < self.conf_min or (only and c != only):
+            return None
+        return self._emit(t, c, self.conf)
+
+    def _emit(self, t, c, conf):
+        upd = 0
+        if self.seg_cls == c:
+            upd = 1
+        elif self.ev_valid[c] and self.t0 - self.ev_end[c] <= self.refr:
+            upd = 1
+            self.seg_base = self.ev_shots[c]
+            if conf < self.ev_conf[c]:
+                conf = self.ev_conf[c]
+            if self.ev_peak[c] > self.peak:
+                self.peak = self.ev_peak[c]
+        else:
+            self.ev_onset[c] = self.t0
+            self.seg_base = 0
+        self.seg_cls = c
+        self.ev_valid[c] = 1
+        self.ev_end[c] = self.t_last
+        self.ev_shots[c] = self.seg_base + self.nimp if c == events.GUNSHOT else 0
+        self.ev_peak[c] = self.peak
+        if conf > self.ev_conf[c] or not upd:
+            self.ev_conf[c] = conf
+        on = self.ev_onset[c]
+        return (c, on, self.t_last - on + 1, self.ev_peak[c], self.ev_conf[c], self.ev_shots[c], upd, t)

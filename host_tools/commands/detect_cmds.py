@@ -1,0 +1,53 @@
+# SPDX-License-Identifier: MIT
+"""detect / eval commands: thin wrappers over host_tools.detect and host_tools.evaluate."""
+import json
+import sys
+
+from host_tools.errors import EXIT_FAIL
+
+
+def cmd_detect(args):
+    from host_tools import detect
+    n = 0
+    for path in args.files:
+        for ev in detect.detect_file(path, args.engine, use_lead_in=not args.no_lead_in):
+            n += 1
+            if args.json:
+                print(json.dumps(ev), flush=True)
+            else:
+                extra = " shots=%d" % ev["shots"] if "shots" in ev else ""
+                print("%s %8.3f s  %-11s %6.3f s  %6.1f dBFS  conf %3d%s" % (
+                    ev["file"], ev["onset_s"], ev["class"], ev["duration_s"], ev["peak_dbfs"], ev["confidence"],
+                    extra), flush=True)
+    if not args.json:
+        print("%d event(s) in %d file(s)" % (n, len(args.files)), file=sys.stderr)
+    return 0
+
+
+def cmd_eval(args):
+    from host_tools import evaluate
+    res = evaluate.run(out_dir=args.out, quick=args.quick, hours=args.hours, with_cost=not args.no_cost)
+    if args.json:
+        print(json.dumps({"targets": res["targets"], "parity": res["parity"]["all_identical"],
+                          "false_alarms_per_hour": res["false_alarms"]["per_hour"]}))
+    else:
+        with open(args.out.rstrip("/") + "/report.md") as f:
+            print(f.read())
+    return 0 if res["parity"]["all_identical"] else EXIT_FAIL
+
+
+def register(sub):
+    p = sub.add_parser("detect", help="detect gunshots, screams and glass breaks in WAV files")
+    p.add_argument("files", nargs="+", metavar="FILE.wav")
+    p.add_argument("--engine", choices=("firmware", "reference"), default="reference",
+                   help="firmware: the node code on the MicroPython unix port; reference: numpy model")
+    p.add_argument("--json", action="store_true", help="one JSON object per event")
+    p.add_argument("--no-lead-in", action="store_true", help="do not prepend the quiet lead-in (docs/detector.md)")
+    p.set_defaults(func=cmd_detect)
+    p = sub.add_parser("eval", help="evaluate the detector: eval/latest.json, report.md, scene.png")
+    p.add_argument("--quick", action="store_true", help="small run (tests, smoke checks)")
+    p.add_argument("--hours", type=float, help="hours of background for false alarms (default 2, quick 0.05)")
+    p.add_argument("--out", default="eval", help="output folder (default eval/)")
+    p.add_argument("--no-cost", action="store_true", help="skip the ESP32 cost measurement")
+    p.add_argument("--json", action="store_true", help="print a JSON summary instead of the report")
+    p.set_defaults(func=cmd_eval)

@@ -1,0 +1,161 @@
+# SPDX-License-Identifier: MIT
+"""Event detection on the host: the firmware detector on the unix port, or its reference.
+
+Engines:
+    "firmware"   the real node code (node/dsp.py + node/detect.py) on the MicroPython unix
+                 port (host_tools/mp/run_detect.py);
+    "reference"  dsp_reference.int_model (vectorised integer DSP) + detect_model.
+Both return the same event records (tests/test_detect_parity.py).
+
+Short clips: a deployed node has been listening for a while before an event, so its noise
+floor is settled.  A file does not give that history, so by default ``detect_file``
+prepends a lead-in of LEAD_S seconds made of the clip's own quietest QUIET_S window,
+played forwards and backwards alternately (no clicks at the joins); event times are
+reported relative to the original file and events that would start inside the lead-in
+are dropped.  A lead-out of LEAD_OUT_S seconds of the same material follows the clip, so
+that an event running to the end of the file is closed and decided.
+"""
+import os
+import tempfile
+
+import numpy as np
+
+from dsp_reference import detect_model, int_model
+from host_tools import audio_io, fwrun
+from host_tools.errors import NodeToolError
+from node import config, events
+
+ENGINES = ("firmware", "reference")
+LEAD_S = 1.0
+LEAD_OUT_S = 0.5
+QUIET_S = 0.25
+CHUNK_FRAMES = 4096
+
+
+def default_cfg():
+    return config.validate({})
+
+
+def lead_in(x, rate, lead_s=LEAD_S, quiet_s=QUIET_S):
+    """Lead-in made of the quietest quiet_s window of x (int16), lead_s long."""
+    x = np.asarray(x, dtype=np.int16)
+    n = int(quiet_s * rate)
+    total = int(lead_s * rate)
+    if len(x) <= n:
+        piece = x if len(x) else np.zeros(1, dtype=np.int16)
+    else:
+        e = np.cumsum(np.concatenate([[0.0], x.astype(np.float64) ** 2]))
+        step = max(1, n // 4)
+        starts = np.arange(0, len(x) - n + 1, step)
+        k = int(starts[np.argmin(e[starts + n] - e[starts])])
+        piece = x[k:k + n]
+    reps = [piece if i % 2 == 0 else piece[::-1] for i in range(total // len(piece) + 1)]
+    return np.concatenate(reps)[:total]
+
+
+class StreamFeatures:
+    """Reference DSP features of a long signal fed in pieces (identical to one call)."""
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.carry = np.zeros(0, dtype=np.int16)
+        self.first = True
+
+    def push(self, x):
+        n, hop = self.cfg["frame"], self.cfg["hop"]
+        buf = np.concatenate([self.carry, np.asarray(x, dtype=np.int16)])
+        nf = (len(buf) - n) // hop + 1 if len(buf) >= n else 0
+        if nf <= 0:
+            self.carry = buf
+            return np.zeros((0, 31), dtype=np.int64)
+        feat = int_model.features(buf[: (nf - 1) * hop + n], self.cfg)
+        drop = 0 if self.first else 1                        # the carried frame, already output
+        keep_from = (nf - 1) * hop                           # last frame's start: carried again
+        self.carry = buf[keep_from:]
+        self.first = False
+        return feat[drop:]
+
+
+def reference_events(x, cfg, ranges=None):
+    """All event records (with updates) of int16 samples, reference engine."""
+    det = detect_model.DetectorModel(cfg, ranges)
+    sf = StreamFeatures(cfg)
+    out = []
+    step = CHUNK_FRAMES * cfg["hop"]
+    for k in range(0, max(len(x), 1), step):
+        for row in sf.push(x[k:k + step]).tolist():
+            e = det.update(row)
+            if e is not None:
+                out.append(e)
+    return out
+
+
+def firmware_events(x, cfg, bench=False, firmware=fwrun.FIRMWARE):
+    """All event records of int16 samples from the firmware on the unix port, and run info."""
+    with tempfile.TemporaryDirectory(prefix="sednode-det-") as d:
+        src = os.path.join(d, "in.raw")
+        np.asarray(x, dtype="<i2").tofile(src)
+        args = [src, str(cfg["rate"]), str(cfg["frame"]), str(cfg["hop"])] + (["bench"] if bench else [])
+        text = fwrun.run_script("run_detect.py", args, firmware=firmware, timeout=3600)
+    evs, info = [], {}
+    for line in text.strip().splitlines():
+        if line.startswith("E "):
+            evs.append(tuple(int(v) for v in line.split()[1:]))
+        elif line.startswith("frames="):
+            info = {k: int(v) for k, v in (kv.split("=") for kv in line.split())}
+    return evs, info
+
+
+def detect_samples(x, cfg, engine="reference"):
+    """Event records (tuples as in node.events, updates included) of int16 samples."""
+    if engine == "reference":
+        return reference_events(x, cfg)
+    if engine == "firmware":
+        return firmware_events(x, cfg)[0]
+    raise NodeToolError("unknown engine %r (choose %s)" % (engine, " or ".join(ENGINES)))
+
+
+def to_dicts(records, cfg, offset_samples=0, name=None):
+    """Final event records -> dicts with seconds and dBFS (see docs/detector.md).
+
+    ``onset_s`` is the onset sample (node.events.onset_sample) minus offset_samples over the
+    rate; ``report_s`` is when the node first reported the event (end of that frame).
+    """
+    rate, n, hop = cfg["rate"], cfg["frame"], cfg["hop"]
+    out = []
+    for r in detect_model.final_events(records):
+        on = events.onset_sample(r[events.E_ONSET], n, hop) - offset_samples
+        if on < 0:
+            continue
+        d = {"class": events.CLASS_NAMES[r[events.E_CLASS]], "onset_s": round(on / rate, 4),
+             "duration_s": round(r[events.E_DUR] * hop / rate, 4),
+             "peak_dbfs": round(r[events.E_PEAK] / 100.0, 2), "confidence": r[events.E_CONF],
+             "report_s": round(((r[-1] + 1) * hop + n - hop - offset_samples) / rate, 4)}
+        if r[events.E_CLASS] == events.GUNSHOT:
+            d["shots"] = r[events.E_SHOTS]
+        if name is not None:
+            d = dict({"file": name}, **d)
+        out.append(d)
+    return out
+
+
+def detect_file(path, engine="reference", cfg=None, use_lead_in=True):
+    """Detect events in a WAV file of any supported rate (resampled to the node's rate).
+
+    Args:
+        path: WAV file.  engine: "firmware" or "reference".  cfg: node config (defaults).
+        use_lead_in: prepend the quiet lead-in (module docstring).
+    Returns:
+        list of dicts: file, class, onset_s, duration_s, peak_dbfs, confidence, report_s
+        (+ shots for gunshots), one per event (updates merged).
+    Raises:
+        NodeToolError: unreadable or malformed WAV, unknown engine.
+    """
+    cfg = cfg or default_cfg()
+    if engine not in ENGINES:
+        raise NodeToolError("unknown engine %r (choose %s)" % (engine, " or ".join(ENGINES)))
+    x = audio_io.load_for_node(path, cfg["rate"])
+    pre = lead_in(x, cfg["rate"]) if use_lead_in else np.zeros(0, dtype=np.int16)
+    post = lead_in(x, cfg["rate"], LEAD_OUT_S) if use_lead_in else np.zeros(0, dtype=np.int16)
+    recs = detect_samples(np.concatenate([pre, x, post]), cfg, engine)
+    return to_dicts(recs, cfg, offset_samples=len(pre), name=path)

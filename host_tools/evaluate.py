@@ -1,0 +1,386 @@
+# SPDX-License-Identifier: MIT
+"""Detection evaluation (`sednode eval`, `make eval`): writes eval/latest.json, report.md, scene.png.
+
+Parts:
+  * benchmark: synthetic scenes (dsp_reference.scenes), one SNR per scene (MIVIA convention),
+    SNRs in SNRS, all backgrounds, confusers mixed in; event-based P/R/F1/ER with a 500 ms
+    onset collar (DCASE 2017 Task 2), per class, per SNR, confusion matrix; latency from the
+    frame that first reported each matched event (gunshot: from its onset; others: from
+    the labelled end);
+  * parity: the firmware engine (unix port) on a subset of the benchmark scenes must give
+    exactly the reference engine's event records;
+  * false alarms per hour on background-plus-confuser audio (make_background_hours);
+  * real clips (../shared/data/real_dev when present): a positive clip must yield its class,
+    a negative clip nothing (host_tools.detect lead-in, see its docstring);
+  * cost: detector time per frame on the unix port, scaled to an ESP32-S3 by the viper
+    calibration loop timed in the same run (esp32_cost()).
+Evaluation seeds (EVAL_SEED0...) are disjoint from the training seeds of
+dsp_reference/train_detector.py.
+"""
+import csv
+import json
+import os
+import sys
+import time
+from multiprocessing import Pool
+
+import numpy as np
+
+from dsp_reference import metrics
+from dsp_reference.scenes import make_background_hours, make_scene
+from host_tools import audio_io, detect
+from node import events
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REAL_DEV = os.path.join(os.path.dirname(ROOT), "shared", "data", "real_dev")
+CLASSES = ("gunshot", "scream", "glass_break")
+SNRS = (0, 5, 10, 15, 20, 30)
+EVAL_SEED0 = 1000
+BG_SEED = 4242
+ESP32_CAL_MS = 271.0
+FULL = {"scenes_per_snr": 20, "seconds": 30.0, "fw_scenes": 6, "hours": 2.0, "real": True}
+QUICK = {"scenes_per_snr": 2, "seconds": 20.0, "fw_scenes": 1, "hours": 0.05, "real": False}
+TARGETS = {"f1_min_snr_ge_10": 0.95, "er_max_snr_ge_10": 0.10, "f1_min_snr_5": 0.80, "fa_per_hour_max": 1.0,
+           "real_recall_min": 0.9, "real_negative_fp_max": 0.05, "latency_max_s": 0.3, "cpu_percent_max": 5.0}
+
+
+def _log(msg):
+    print("eval: " + msg, file=sys.stderr, flush=True)
+
+
+def _scene(seed, snr, seconds):
+    return make_scene(seed, seconds=seconds, snr_db=float(snr))
+
+
+def _ref_events(args):
+    seed, snr, seconds, cfg = args
+    sc = _scene(seed, snr, seconds)
+    x = audio_io.to_int16(sc.audio)
+    recs = detect.reference_events(x, cfg)
+    return seed, snr, recs, sc.labels, sc.confusers, sc.background
+
+
+def latency(est, ref, matches):
+    """Per matched pair: report time - (onset for gunshot, offset otherwise), seconds."""
+    out = {c: [] for c in CLASSES}
+    for i, j in matches:
+        r = ref[i]
+        anchor = r["onset_s"] if r["class"] == "gunshot" else r["offset_s"]
+        out[r["class"]].append(est[j]["report_s"] - anchor)
+    return out
+
+
+def _lat_summary(vals):
+    if not vals:
+        return None
+    v = np.asarray(vals)
+    return {"n": len(v), "median_s": float(np.median(v)), "p90_s": float(np.percentile(v, 90)),
+            "max_s": float(v.max()), "share_within_0.3s": float(np.mean(v <= 0.3))}
+
+
+def benchmark(cfg, opts, procs=2):
+    jobs = [(EVAL_SEED0 + 100 * k + i, snr, opts["seconds"], cfg) for k, snr in enumerate(SNRS)
+            for i in range(opts["scenes_per_snr"])]
+    with Pool(procs) as pool:
+        res = pool.map(_ref_events, jobs)
+    per_scene, pairs, lat = [], [], {c: [] for c in CLASSES}
+    all_ref, all_est, shots = [], [], []
+    offset = 0.0
+    for seed, snr, recs, labels, confs, bg in res:
+        est = detect.to_dicts(recs, cfg)
+        ref = [{"class": l["class"], "onset_s": l["onset_s"], "offset_s": l["offset_s"], "snr_db": l["snr_db"],
+                "n_shots": l.get("n_shots")} for l in labels]
+        ev = metrics.evaluate(ref, est, CLASSES)
+        for c, v in latency(est, ref, ev["matches"]).items():
+            lat[c] += v
+        for i, j in ev["matches"]:
+            if ref[i]["class"] == "gunshot":
+                shots.append((ref[i]["n_shots"], est[j].get("shots")))
+        pairs.append((ref, est))
+        per_scene.append({"seed": seed, "snr_db": snr, "background": bg, "n_ref": len(ref), "n_est": len(est),
+                          "tp": ev["overall"]["tp"], "fp": ev["overall"]["fp"], "fn": ev["overall"]["fn"]})
+        all_ref += [dict(r, onset_s=r["onset_s"] + offset) for r in ref]
+        all_est += [dict(e, onset_s=e["onset_s"] + offset) for e in est]
+        offset += opts["seconds"] + 10.0
+    agg = metrics.aggregate([metrics.evaluate(r, e, CLASSES) for r, e in pairs], CLASSES)
+    snr = metrics.by_snr(pairs, CLASSES)
+    conf = metrics.confusion_matrix(all_ref, all_est, CLASSES)
+    sh = np.array(shots, dtype=float) if shots else np.zeros((0, 2))
+    return {"n_scenes": len(jobs), "seconds_per_scene": opts["seconds"], "overall": agg,
+            "by_snr": {str(int(k)): v for k, v in sorted(snr.items(), key=lambda kv: (kv[0] is None, kv[0] or 0))
+                       if k is not None},
+            "confusion": conf, "latency": {c: _lat_summary(v) for c, v in lat.items()},
+            "shot_count": {"n": int(len(sh)), "exact": float(np.mean(sh[:, 0] == sh[:, 1])) if len(sh) else None,
+                           "bursts_exact": float(np.mean((sh[:, 0] == sh[:, 1])[sh[:, 0] > 1]))
+                           if len(sh) and (sh[:, 0] > 1).any() else None},
+            "scenes": per_scene, "jobs": [(j[0], j[1]) for j in jobs]}
+
+
+def parity(cfg, jobs, seconds):
+    """Firmware vs reference records on the given (seed, snr) scenes."""
+    out = []
+    for seed, snr in jobs:
+        x = audio_io.to_int16(_scene(seed, snr, seconds).audio)
+        ref = detect.reference_events(x, cfg)
+        fw, info = detect.firmware_events(x, cfg)
+        out.append({"seed": seed, "snr_db": snr, "frames": info.get("frames"), "n_records": len(ref),
+                    "identical": fw == ref, "alloc_bytes": info.get("alloc")})
+        _log("parity seed %d: %d records, identical=%s" % (seed, len(ref), fw == ref))
+    return {"scenes": out, "all_identical": all(s["identical"] for s in out),
+            "seconds": seconds * len(jobs), "records": sum(s["n_records"] for s in out)}
+
+
+def _fa_chunk(args):
+    seed, hours, cfg = args
+    from dsp_reference import detect_model
+    det = detect_model.DetectorModel(cfg)
+    sf = detect.StreamFeatures(cfg)
+    recs, confs, secs = [], [], 0.0
+    for chunk, labels in make_background_hours(seed, hours=hours):
+        for row in sf.push(audio_io.to_int16(chunk)).tolist():
+            e = det.update(row)
+            if e is not None:
+                recs.append(e)
+        confs += labels
+        secs += len(chunk) / cfg["rate"]
+    return recs, confs, secs
+
+
+def false_alarms(cfg, hours, procs=2):
+    parts = max(1, min(procs, int(np.ceil(hours / 0.5))))
+    with Pool(procs) as pool:
+        res = pool.map(_fa_chunk, [(BG_SEED + k, hours / parts, cfg) for k in range(parts)])
+    n, secs, by_cls, by_cause, alarms = 0, 0.0, {c: 0 for c in CLASSES}, {}, []
+    for recs, confs, s in res:
+        for e in detect.to_dicts(recs, cfg):
+            n += 1
+            by_cls[e["class"]] += 1
+            cause = next((c["class"] for c in confs if c["onset_s"] - 0.5 <= e["onset_s"] <= c["offset_s"]),
+                         "background")
+            by_cause[cause] = by_cause.get(cause, 0) + 1
+            alarms.append({"class": e["class"], "onset_s": e["onset_s"], "cause": cause})
+        secs += s
+    return {"hours": secs / 3600.0, "false_alarms": n, "per_hour": metrics.false_alarms_per_hour(n, secs),
+            "by_class": by_cls, "by_cause": by_cause, "alarms": alarms[:50],
+            "confusers": sum(len(r[1]) for r in res)}
+
+
+def _real_one(args):
+    cls, path, cfg = args
+    return cls, path, detect.detect_file(path, "reference", cfg)
+
+
+def real_clips(cfg, root=REAL_DEV, procs=2):
+    """Clip-level results on the real development set, or None when it is absent."""
+    man = os.path.join(root, "MANIFEST.tsv")
+    if not os.path.exists(man):
+        return None
+    with open(man) as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    with Pool(procs) as pool:
+        res = pool.map(_real_one, [(r["class"], os.path.join(root, r["file"]), cfg) for r in rows])
+    pos = {c: [0, 0] for c in CLASSES}
+    neg, clips = {}, []
+    for cls, path, evs in res:
+        got = sorted({e["class"] for e in evs})
+        if cls in CLASSES:
+            ok = cls in got
+            pos[cls][0] += ok
+            pos[cls][1] += 1
+        else:
+            ok = not got
+            n = neg.setdefault(cls, [0, 0])
+            n[0] += not ok
+            n[1] += 1
+        clips.append({"class": cls, "file": os.path.relpath(path, root), "detected": got, "ok": bool(ok)})
+    nfp, nneg = sum(v[0] for v in neg.values()), sum(v[1] for v in neg.values())
+    return {"recall": {c: (v[0] / v[1] if v[1] else None) for c, v in pos.items()},
+            "positives": {c: {"hit": v[0], "n": v[1]} for c, v in pos.items()},
+            "negative_fp_rate": nfp / nneg if nneg else None, "negatives": {"raised": nfp, "n": nneg},
+            "negatives_by_class": {c: {"raised": v[0], "n": v[1]} for c, v in sorted(neg.items())},
+            "clips": clips}
+
+
+def esp32_cost(cfg, seconds=20.0, seed=EVAL_SEED0 + 7):
+    """Detector cost per frame on the unix port, scaled to an ESP32-S3 (viper loop calibration).
+
+    Returns a dict: det_us_per_frame_unix, calib_ms_unix, est_esp32_us_per_frame,
+    est_esp32_cpu_percent (share of one core at the hop rate), alloc_bytes (must be 0).
+    """
+    x = audio_io.to_int16(make_scene(seed, seconds=seconds, snr_db=10.0).audio)
+    _, info = detect.firmware_events(x, cfg, bench=True)
+    per = info["det_us"] / max(1, info["frames"])
+    scale = ESP32_CAL_MS / (info["calib_us"] / 1000.0)
+    hop_us = 1e6 * cfg["hop"] / cfg["rate"]
+    return {"frames": info["frames"], "det_us_per_frame_unix": per, "calib_ms_unix": info["calib_us"] / 1000.0,
+            "est_esp32_us_per_frame": per * scale, "est_esp32_cpu_percent": 100.0 * per * scale / hop_us,
+            "alloc_bytes": info["alloc"]}
+
+
+def _fmt(v, pct=False):
+    if v is None:
+        return "–"
+    return "%.3f" % v
+
+
+def targets(res):
+    b = res["benchmark"]
+    out = {}
+    for c in CLASSES:
+        hi = [b["by_snr"][s]["classes"][c] for s in b["by_snr"] if int(s) >= 10]
+        out["%s_f1_snr_ge_10" % c] = min(h["f1"] for h in hi) if hi else None
+        out["%s_er_snr_ge_10" % c] = max(h["error_rate"] for h in hi) if hi else None
+        five = b["by_snr"].get("5")
+        out["%s_f1_snr_5" % c] = five["classes"][c]["f1"] if five else None
+    ok = {}
+    for c in CLASSES:
+        if out["%s_f1_snr_ge_10" % c] is not None:
+            ok["%s_f1_snr_ge_10" % c] = out["%s_f1_snr_ge_10" % c] >= TARGETS["f1_min_snr_ge_10"]
+            ok["%s_er_snr_ge_10" % c] = out["%s_er_snr_ge_10" % c] <= TARGETS["er_max_snr_ge_10"]
+        if out["%s_f1_snr_5" % c] is not None:
+            ok["%s_f1_snr_5" % c] = out["%s_f1_snr_5" % c] >= TARGETS["f1_min_snr_5"]
+    ok["fa_per_hour"] = res["false_alarms"]["per_hour"] <= TARGETS["fa_per_hour_max"]
+    if res.get("real"):
+        for c, r in res["real"]["recall"].items():
+            if r is not None:
+                ok["real_recall_%s" % c] = r >= TARGETS["real_recall_min"]
+        if res["real"]["negative_fp_rate"] is not None:
+            ok["real_negative_fp"] = res["real"]["negative_fp_rate"] <= TARGETS["real_negative_fp_max"]
+    if res.get("cost"):
+        ok["cpu"] = res["cost"]["est_esp32_cpu_percent"] <= TARGETS["cpu_percent_max"]
+    return {"values": out, "met": ok}
+
+
+def report_md(res):
+    b = res["benchmark"]
+    L = ["# Detection evaluation", "",
+         "Generated by `sednode eval%s` in %.0f s. Engine: reference (integer model); firmware parity on %d scenes."
+         % (" --quick" if res["quick"] else "", res["elapsed_s"], len(res["parity"]["scenes"])), "",
+         "## Synthetic benchmark (500 ms onset collar)", "",
+         "%d scenes of %.0f s, one SNR per scene, all backgrounds, confusers mixed in." % (b["n_scenes"],
+                                                                                         b["seconds_per_scene"]), "",
+         "| SNR dB | class | n | P | R | F1 | ER |", "|---|---|---|---|---|---|---|"]
+    for s, g in b["by_snr"].items():
+        for c in CLASSES:
+            k = g["classes"][c]
+            L.append("| %s | %s | %d | %s | %s | %s | %s |" % (s, c, k["n_ref"], _fmt(k["precision"]),
+                                                               _fmt(k["recall"]), _fmt(k["f1"]),
+                                                               _fmt(k["error_rate"])))
+    L += ["", "All SNRs pooled:", "", "| class | n | P | R | F1 | ER |", "|---|---|---|---|---|---|"]
+    for c in CLASSES + ("overall",):
+        k = b["overall"]["classes"][c] if c != "overall" else b["overall"]["overall"]
+        L.append("| %s | %d | %s | %s | %s | %s |" % (c, k["n_ref"], _fmt(k["precision"]), _fmt(k["recall"]),
+                                                      _fmt(k["f1"]), _fmt(k["error_rate"])))
+    labels = list(CLASSES) + ["none"]
+    L += ["", "Confusion matrix (rows true, columns detected):", "",
+          "| true \\ detected | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
+    for a in labels:
+        L.append("| %s | " % a + " | ".join(str(b["confusion"][a][x]) for x in labels) + " |")
+    sc = b["shot_count"]
+    L += ["", "Gunshot shot count exact on %s of %d matched gunshots (bursts only: %s)." % (
+        _fmt(sc["exact"]), sc["n"], _fmt(sc["bursts_exact"])), "",
+          "Latency (first report − onset for gunshots, − labelled end for the others):", "",
+          "| class | n | median s | p90 s | max s | ≤ 0.3 s |", "|---|---|---|---|---|---|"]
+    for c, v in b["latency"].items():
+        if v:
+            L.append("| %s | %d | %.3f | %.3f | %.3f | %.2f |" % (c, v["n"], v["median_s"], v["p90_s"], v["max_s"],
+                                                                  v["share_within_0.3s"]))
+    fa = res["false_alarms"]
+    L += ["", "## False alarms", "", "%.2f h of background with %d confusers: **%d false alarms = %.2f per hour**"
+          % (fa["hours"], fa["confusers"], fa["false_alarms"], fa["per_hour"]), "",
+          "By class: %s. By cause: %s." % (json.dumps(fa["by_class"]), json.dumps(fa["by_cause"])), ""]
+    p = res["parity"]
+    L += ["## Firmware parity", "", "Firmware (unix port) vs reference on %d scenes (%.0f s, %d event records): %s."
+          % (len(p["scenes"]), p["seconds"], p["records"], "identical" if p["all_identical"] else "**DIFFERENT**"),
+          ""]
+    r = res.get("real")
+    L += ["## Real development clips", ""]
+    if r is None:
+        L.append("Not run (%s)." % ("--quick" if res["quick"] else "real_dev not present"))
+    else:
+        L += ["| class | clips | recall |", "|---|---|---|"]
+        for c in CLASSES:
+            L.append("| %s | %d | %s |" % (c, r["positives"][c]["n"], _fmt(r["recall"][c])))
+        L += ["", "Negative clips raising an event: %d of %d (%s)." % (r["negatives"]["raised"], r["negatives"]["n"],
+                                                                      _fmt(r["negative_fp_rate"])), "",
+              "| negative class | raised | clips |", "|---|---|---|"]
+        for c, v in r["negatives_by_class"].items():
+            L.append("| %s | %d | %d |" % (c, v["raised"], v["n"]))
+    c = res.get("cost")
+    L += ["", "## Detector cost", ""]
+    if c:
+        L.append("%.1f µs per frame on the unix port, calibration loop %.1f ms → est. %.0f µs per frame on an ESP32-S3 "
+                 "= **%.2f %% of one core**; heap allocated on non-event frames: %d bytes." % (
+                     c["det_us_per_frame_unix"], c["calib_ms_unix"], c["est_esp32_us_per_frame"],
+                     c["est_esp32_cpu_percent"], c["alloc_bytes"]))
+    t = res["targets"]
+    L += ["", "## Targets", "", "| target | met |", "|---|---|"]
+    for k, v in t["met"].items():
+        L.append("| %s | %s |" % (k, "yes" if v else "**no**"))
+    L += ["", "![scene](scene.png)", ""]
+    return "\n".join(L)
+
+
+def plot_scene(path, cfg, seed=EVAL_SEED0 + 301, snr=10.0, seconds=20.0):
+    """Spectrogram of one benchmark-style scene with true and detected events."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    sc = make_scene(seed, seconds=seconds, snr_db=snr)
+    x = audio_io.to_int16(sc.audio)
+    est = detect.to_dicts(detect.reference_events(x, cfg), cfg)
+    fig, ax = plt.subplots(figsize=(12, 5))
+    ax.specgram(x.astype(float) / 32768.0, NFFT=512, Fs=cfg["rate"], noverlap=256, cmap="magma", vmin=-140)
+    colors = {"gunshot": "tab:red", "scream": "tab:cyan", "glass_break": "tab:green"}
+    top = cfg["rate"] / 2
+    for l in sc.labels:
+        ax.axvspan(l["onset_s"], l["offset_s"], ymin=0.92, ymax=1.0, color=colors[l["class"]], alpha=0.9)
+        ax.text(l["onset_s"], top * 0.955, "true " + l["class"], fontsize=8, color="white", va="center")
+    for cf in sc.confusers:
+        ax.axvspan(cf["onset_s"], cf["offset_s"], ymin=0.0, ymax=0.04, color="grey", alpha=0.9)
+        ax.text(cf["onset_s"], top * 0.06, cf["class"], fontsize=7, color="white")
+    for e in est:
+        ax.axvspan(e["onset_s"], e["onset_s"] + e["duration_s"], ymin=0.82, ymax=0.9, color=colors[e["class"]],
+                   alpha=0.6, hatch="//")
+        ax.text(e["onset_s"], top * 0.86, "det %s %d%%" % (e["class"], e["confidence"]), fontsize=8, color="white",
+                va="center")
+    ax.set_xlabel("time, s")
+    ax.set_ylabel("Hz")
+    ax.set_title("scene seed %d, %s background, SNR %g dB: true (top bar) vs detected (hatched); "
+                 "confusers (bottom)" % (seed, sc.background, snr))
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def run(out_dir="eval", quick=False, hours=None, cfg=None, procs=2, real_root=REAL_DEV, with_cost=True):
+    """Run the whole evaluation and write the three outputs.  Returns the result dict."""
+    cfg = cfg or detect.default_cfg()
+    opts = dict(QUICK if quick else FULL)
+    if hours is not None:
+        opts["hours"] = hours
+    t0 = time.time()
+    os.makedirs(out_dir, exist_ok=True)
+    _log("benchmark: %d scenes" % (opts["scenes_per_snr"] * len(SNRS)))
+    res = {"quick": quick, "config": cfg, "options": opts}
+    res["benchmark"] = benchmark(cfg, opts, procs)
+    jobs = res["benchmark"]["jobs"]
+    sub = [jobs[(k * len(jobs)) // opts["fw_scenes"]] for k in range(opts["fw_scenes"])]
+    _log("firmware parity on %d scenes" % len(sub))
+    res["parity"] = parity(cfg, sub, opts["seconds"])
+    _log("false alarms: %.2f h" % opts["hours"])
+    res["false_alarms"] = false_alarms(cfg, opts["hours"], procs)
+    res["real"] = None
+    if opts["real"] and real_root:
+        _log("real clips")
+        res["real"] = real_clips(cfg, real_root, procs)
+    res["cost"] = esp32_cost(cfg) if with_cost else None
+    res["elapsed_s"] = time.time() - t0
+    res["targets"] = targets(res)
+    with open(os.path.join(out_dir, "latest.json"), "w") as f:
+        json.dump(res, f, indent=1, default=lambda o: o.item() if hasattr(o, "item") else str(o))
+    plot_scene(os.path.join(out_dir, "scene.png"), cfg)
+    with open(os.path.join(out_dir, "report.md"), "w") as f:
+        f.write(report_md(res))
+    _log("done in %.0f s -> %s" % (res["elapsed_s"], out_dir))
+    return res

@@ -1,0 +1,76 @@
+# SPDX-License-Identifier: MIT
+# Runs the real firmware DSP + detector on the MicroPython unix port (host_tools.detect):
+#   micropython run_detect.py IN.raw RATE FRAME HOP [bench]
+# IN.raw: int16 little-endian samples.  Prints one line per event record:
+#   "E class onset dur peak conf shots update frame"
+# then one summary line "frames=F alloc=B det_us=U [calib_ms=C]": B is the heap allocated
+# inside Detector.update() on frames that emitted no event (must be 0), U the total time
+# spent in Detector.update(); with "bench", the viper calibration loop (5,000,000
+# iterations) is timed in the same run so the host can scale U to an ESP32.
+import gc
+import sys
+import time
+from array import array
+
+import micropython
+
+from node import config
+from node.detect import Detector
+from node.dsp import DSP
+
+CAL_N = 5000000
+
+
+@micropython.viper
+def cal_loop(n: int) -> int:
+    i = 0
+    while i < n:
+        i += 1
+    return i
+
+
+def main(argv):
+    cfg = config.validate({"rate": int(argv[2]), "frame": int(argv[3]), "hop": int(argv[4])})
+    bench = len(argv) > 5 and argv[5] == "bench"
+    dsp = DSP(cfg)
+    det = Detector(cfg)
+    hop = cfg["hop"]
+    buf = array("h", bytes(2 * hop))
+    mv = memoryview(buf)
+    out = dsp.out
+    frames = 0
+    used = 0
+    det_us = 0
+    gc.collect()
+    gc.disable()
+    with open(argv[1], "rb") as fi:
+        while True:
+            got = fi.readinto(mv)
+            if got is None or got < 2 * hop:
+                break
+            if not dsp.push_hop(buf):
+                continue
+            a0 = gc.mem_alloc()
+            t0 = time.ticks_us()
+            ev = det.update(out)
+            det_us += time.ticks_diff(time.ticks_us(), t0)
+            if ev is None:
+                used += gc.mem_alloc() - a0
+            else:
+                print("E %d %d %d %d %d %d %d %d" % ev)
+                gc.collect()
+            frames += 1
+    gc.enable()
+    cal = ""
+    if bench:
+        best = None
+        for _ in range(3):
+            t0 = time.ticks_us()
+            cal_loop(CAL_N)
+            dt = time.ticks_diff(time.ticks_us(), t0)
+            best = dt if best is None or dt < best else best
+        cal = " calib_us=%d" % best
+    print("frames=%d alloc=%d det_us=%d%s" % (frames, used, det_us, cal))
+
+
+main(sys.argv)

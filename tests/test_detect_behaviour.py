@@ -1,0 +1,96 @@
+# SPDX-License-Identifier: MIT
+"""Detector behaviour on clean constructed cases (reference engine; parity with the
+firmware is tests/test_detect_parity.py): one event per sound, the right class, shot
+counts, onset accuracy, refractory merging, and nothing on silence or steady noise."""
+import numpy as np
+import pytest
+
+from dsp_reference.scenes import make_background
+from dsp_reference.sounds import make_event
+from host_tools import audio_io, detect
+from node import config
+
+CFG = config.validate({})
+RATE = CFG["rate"]
+
+
+def _mix(parts, seconds=6.0, bg="traffic", bg_dbfs=-50.0, seed=0):
+    """Background plus events: parts = [(signal, start_s, peak)]."""
+    n = int(seconds * RATE)
+    x = make_background(bg, np.random.default_rng(seed), RATE, seconds) * 10 ** (bg_dbfs / 20)
+    for sig, t, peak in parts:
+        k = int(t * RATE)
+        s = sig[: n - k] / np.abs(sig).max() * peak
+        x[k:k + len(s)] += s
+    return audio_io.to_int16(x)
+
+
+def _events(x):
+    return detect.to_dicts(detect.reference_events(x, CFG), CFG)
+
+
+def _shot(seed, **kw):
+    kw.setdefault("distance_m", 30.0)
+    kw.setdefault("n_shots", 1)
+    kw.setdefault("tail_s", 0.3)
+    return make_event("gunshot", np.random.default_rng(seed), RATE, **kw)[0]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_single_gunshot_one_event_one_shot_accurate_onset(seed):
+    ev = _events(_mix([(_shot(seed), 2.5, 0.5)], seed=seed))
+    assert [e["class"] for e in ev] == ["gunshot"]
+    assert ev[0]["shots"] == 1
+    assert abs(ev[0]["onset_s"] - 2.5) <= 0.032                 # within two hops
+    assert ev[0]["report_s"] - 2.5 <= 0.3                       # reported within 300 ms of the onset
+    assert -12.0 <= ev[0]["peak_dbfs"] <= -3.0                  # the shot's peak (0.5 FS = -6 dBFS)
+
+
+def test_burst_of_three_separate_shots_is_one_event_with_count_3():
+    shots = [(_shot(10 + i), 2.0 + 0.45 * i, 0.5) for i in range(3)]
+    ev = _events(_mix(shots, seed=4))
+    assert [e["class"] for e in ev] == ["gunshot"]
+    assert ev[0]["shots"] == 3
+    assert abs(ev[0]["onset_s"] - 2.0) <= 0.032
+
+
+@pytest.mark.xfail(strict=True, reason="known defect (eval report): a strong facade echo 60-100 ms after "
+                   "a shot is counted as a second shot; remove this marker when it passes")
+def test_shots_far_apart_are_separate_events():
+    ev = _events(_mix([(_shot(20), 1.5, 0.5), (_shot(21), 5.0, 0.5)], seconds=8.0, seed=5))
+    assert [e["class"] for e in ev] == ["gunshot", "gunshot"]
+    assert [e["shots"] for e in ev] == [1, 1]
+
+
+def test_scream_is_a_scream():
+    sig = make_event("scream", np.random.default_rng(3), RATE, duration_s=1.2)[0]
+    ev = _events(_mix([(sig, 2.0, 0.3)], seed=6))
+    assert [e["class"] for e in ev] == ["scream"]
+    assert abs(ev[0]["onset_s"] - 2.0) <= 0.15
+
+
+def test_glass_break_is_glass_break():
+    sig = make_event("glass_break", np.random.default_rng(5), RATE, duration_s=1.0)[0]
+    ev = _events(_mix([(sig, 2.0, 0.4)], seed=7))
+    assert [e["class"] for e in ev] == ["glass_break"]
+    assert abs(ev[0]["onset_s"] - 2.0) <= 0.05
+
+
+@pytest.mark.parametrize("kind", ["silence", "white", "traffic", "rain"])
+def test_nothing_on_silence_or_steady_noise(kind):
+    n = 10 * RATE
+    if kind == "silence":
+        x = np.zeros(n, dtype=np.int16)
+    elif kind == "white":
+        x = audio_io.to_int16(np.random.default_rng(1).standard_normal(n) * 0.02)
+    else:
+        x = _mix([], seconds=10.0, bg=kind, bg_dbfs=-35.0, seed=8)
+    assert _events(x) == []
+
+
+def test_refractory_merges_updates_into_one_record():
+    shots = [(_shot(30 + i), 2.0 + 0.5 * i, 0.5) for i in range(2)]
+    recs = detect.reference_events(_mix(shots, seed=9), CFG)
+    assert len(recs) >= 2                                        # first report, then an update
+    assert recs[0][6] == 0 and all(r[6] == 1 for r in recs[1:])  # E_UPDATE
+    assert len({r[1] for r in recs}) == 1                        # same onset frame

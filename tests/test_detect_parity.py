@@ -1,0 +1,95 @@
+# SPDX-License-Identifier: MIT
+"""Layer 2: the firmware detector (node/detect.py on the MicroPython unix port, fed by the
+firmware DSP) against the integer reference (dsp_reference/detect_model.py fed by int_model):
+identical event records on generated scenes, no heap allocation on non-event frames, every
+reference intermediate inside int32, and a table that really is the one the firmware walks."""
+import numpy as np
+import pytest
+
+from dsp_reference import detect_model, int_model
+from dsp_reference.scenes import make_scene
+from host_tools import audio_io, detect
+from node import config, detect_table, events
+
+CFG = config.validate({})
+# (seed, background, snr, clip) -- several backgrounds, SNRs, and a clipped-gunshot scene
+SCENES = [(71, "traffic", 10.0, False), (72, "babble", 5.0, False), (73, "rain", 20.0, False),
+          (74, "night", 30.0, True), (75, "wind", 0.0, False)]
+
+
+def _audio(seed, bg, snr, clip):
+    sc = make_scene(seed, seconds=15.0, background=bg, snr_db=snr, clip_gunshots=clip,
+                    level_dbfs=-20.0 if clip else None)
+    return audio_io.to_int16(sc.audio)
+
+
+@pytest.fixture(scope="module")
+def runs():
+    out = []
+    for s in SCENES:
+        x = _audio(*s)
+        fw, info = detect.firmware_events(x, CFG)
+        out.append((s, x, fw, info))
+    return out
+
+
+def test_firmware_events_identical_to_reference(runs):
+    total = 0
+    for s, x, fw, _ in runs:
+        ref = detect.reference_events(x, CFG)
+        assert fw == ref, "scene %r: firmware %r != reference %r" % (s, fw, ref)
+        total += len(ref)
+    assert total >= 5                      # the scenes do produce events to compare
+
+
+def test_reference_stream_equals_one_shot_features(runs):
+    # the chunked reference (StreamFeatures) sees exactly the one-call int_model features
+    _, x, _, _ = runs[0]
+    one = detect_model.run(int_model.features(x, CFG), CFG)
+    old = detect.CHUNK_FRAMES
+    try:
+        detect.CHUNK_FRAMES = 37           # odd chunk size: many boundaries
+        assert detect.reference_events(x, CFG) == one
+    finally:
+        detect.CHUNK_FRAMES = old
+
+
+def test_no_heap_allocation_on_non_event_frames(runs):
+    for s, _, _, info in runs:
+        assert info["frames"] > 900
+        assert info["alloc"] == 0, "scene %r: %d bytes allocated" % (s, info["alloc"])
+
+
+def test_reference_intermediates_fit_int32(runs):
+    ranges = detect_model.Ranges()
+    for s, x, _, _ in runs:
+        detect_model.run(int_model.features(x, CFG), CFG, ranges=ranges)
+    ranges.assert_int32()
+    assert "z" in ranges.seen and "sum_a" in ranges.seen
+    probe = detect_model.Ranges()
+    probe.chk("x", 1 << 31)
+    with pytest.raises(AssertionError):
+        probe.assert_int32()
+
+
+def test_event_records_are_well_formed(runs):
+    for s, _, fw, _ in runs:
+        for e in fw:
+            assert len(e) == events.NFIELDS
+            assert e[events.E_CLASS] in (events.GUNSHOT, events.SCREAM, events.GLASS_BREAK)
+            assert 0 <= e[events.E_CONF] <= 100 and e[events.E_DUR] >= 1
+            assert e[events.E_FRAME] >= e[events.E_ONSET] + e[events.E_DUR] - 1
+            assert (e[events.E_SHOTS] >= 1) == (e[events.E_CLASS] == events.GUNSHOT)
+
+
+def test_shipped_forest_table_is_consistent():
+    nodes = detect_model.decode_nodes(detect_table.NODES)
+    assert len(nodes) % 4 == 0 and len(detect_table.ROOTS) == detect_table.NTREES
+    n = len(nodes) // 4
+    for i in range(n):
+        f, thr, left, right = nodes[4 * i:4 * i + 4]
+        if f < 0:
+            votes = [thr & 127, thr >> 7, left & 127, left >> 7]
+            assert 95 <= sum(votes) <= 105
+        else:
+            assert f < detect_model.NSEGF and 0 < left < n and 0 < right < n

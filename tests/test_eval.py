@@ -1,0 +1,48 @@
+# SPDX-License-Identifier: MIT
+"""The evaluation pipeline on a tiny configuration writes valid JSON, markdown and PNG,
+and its numbers are consistent with themselves."""
+import json
+
+import pytest
+
+from host_tools import evaluate
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory):
+    out = tmp_path_factory.mktemp("eval")
+    res = evaluate.run(out_dir=str(out), quick=True, hours=2 / 60.0, real_root=None, with_cost=False)
+    return out, res
+
+
+def test_outputs_written_and_valid(result):
+    out, res = result
+    doc = json.loads((out / "latest.json").read_text())
+    assert doc["quick"] is True
+    assert set(doc["benchmark"]["by_snr"]) == {str(s) for s in evaluate.SNRS}
+    md = (out / "report.md").read_text()
+    assert "| SNR dB | class |" in md and "False alarms" in md and "scene.png" in md
+    png = (out / "scene.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10000
+
+
+def test_numbers_are_consistent(result):
+    _, res = result
+    b = res["benchmark"]
+    n_ref = sum(s["n_ref"] for s in b["scenes"])
+    assert b["overall"]["overall"]["n_ref"] == n_ref > 0
+    tp = sum(s["tp"] for s in b["scenes"])
+    assert b["overall"]["overall"]["tp"] == tp
+    conf = b["confusion"]
+    assert sum(conf[c][c] for c in evaluate.CLASSES) == tp
+    fa = res["false_alarms"]
+    assert fa["hours"] == pytest.approx(2 / 60.0)        # whole 60 s chunks
+    assert fa["per_hour"] == pytest.approx(fa["false_alarms"] / fa["hours"])
+    assert res["parity"]["all_identical"] is True and len(res["parity"]["scenes"]) == 1
+
+
+def test_latency_definition():
+    ref = [{"class": "gunshot", "onset_s": 1.0, "offset_s": 1.5}, {"class": "scream", "onset_s": 3.0, "offset_s": 4.0}]
+    est = [{"class": "gunshot", "onset_s": 1.01, "report_s": 1.2}, {"class": "scream", "onset_s": 3.0, "report_s": 4.1}]
+    lat = evaluate.latency(est, ref, [(0, 0), (1, 1)])
+    assert lat["gunshot"] == [pytest.approx(0.2)] and lat["scream"] == [pytest.approx(0.1)]
