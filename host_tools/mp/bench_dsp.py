@@ -8,36 +8,13 @@ import gc
 import json
 import math
 import sys
-import time
 
-import micropython
+from mpcal import best_us, calib_us
 
 gc.collect()
 _HEAP0 = gc.mem_alloc()
 from node import config                 # noqa: E402  (heap measured around the imports)
 from node.dsp import DSP                # noqa: E402
-
-CAL_N = 5000000
-
-
-@micropython.viper
-def cal_loop(n: int) -> int:
-    i = 0
-    while i < n:
-        i += 1
-    return i
-
-
-def best_us(fn, reps, rounds=5):
-    best = None
-    for _ in range(rounds):
-        t = time.ticks_us()
-        for _ in range(reps):
-            fn()
-        dt = time.ticks_diff(time.ticks_us(), t) / reps
-        best = dt if best is None or dt < best else best
-    return best
-
 
 def float_fft(re, im):
     # what a user writes first: recursive-free radix-2 complex FFT on float lists
@@ -94,7 +71,7 @@ def main(argv):
     n = cfg["frame"]
     for i in range(n):        # street-like content: tone + pseudo-noise, so no stage is trivial
         dsp.frame[i] = int(6000 * math.sin(i * 0.37)) + ((i * 7919) % 4001) - 2000
-    cal = min(best_us(lambda: cal_loop(CAL_N), 1, 3) for _ in range(2)) / 1000.0
+    cal = min(calib_us(), calib_us()) / 1000.0
     res = {"rate": cfg["rate"], "frame": n, "hop": cfg["hop"], "calib_loop_ms_unix": cal,
            "heap_dsp_bytes": heap}
     reps = 200
