@@ -14,9 +14,11 @@ Stages (docs/detector.md has the reasoning):
      high-frequency parts and the count of "hot" bands; broadband level above the rms floor;
   3. segmentation: start at A >= A_ON, end after HANG frames of A < A_OFF or at MAXLEN;
      impulses = frame-to-frame rms jumps >= IMP_JUMP while >= IMP_MIN above the rms floor;
-  4. decision: a random forest over 20 integer segment features (table shipped in
+  4. decision: a random forest over 23 integer segment features (table shipped in
      node/detect_table.py), GAP frames after the last impulse (early, gunshot only) and
-     at the segment end; refractory merging of same-class events into updates.
+     at the segment end; per-class vote-share thresholds (conf_*; conf_early for the early
+     gunshot; conf_switch for a segment right after another class's event); refractory
+     merging of same-class events into updates.
 """
 import numpy as np
 
@@ -24,10 +26,14 @@ from node import consts, events
 from node import detect_table as T
 
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
-NSEGF = 20               # segment feature count (FEATURE_NAMES)
+NSEGF = 23               # segment feature count (FEATURE_NAMES)
 FEATURE_NAMES = ("dur", "amax", "amean", "rexmax", "jump", "attack", "sustain", "decay", "tonal_mean",
                  "tonal_frac", "hf_mean", "cen_mean", "lf_share", "hf_share", "nimp", "rough", "crest",
-                 "nhot", "final", "cen_var")
+                 "nhot", "final", "cen_var", "jmax", "hf_peak", "ctx")
+
+
+CTX_SH = 7               # context: decay of the recent-segment activity (1/128 per frame, ~2 s)
+CTX_INC = 1024           # added per segment start
 
 
 class Ranges:
@@ -69,14 +75,30 @@ def params(cfg):
     for k in ("warm", "min_start", "hang", "maxlen", "gap", "imp_sep", "refr"):
         out[k] = frames_for_ms(P[k + "_ms"], cfg)
     for k in ("fall_sh", "dev_sh", "end_sh", "band_min", "rms_min", "dev_init", "dev_cap", "zcap", "zhot", "a_on", "a_off", "split_a", "imp_jump", "imp_rel",
-              "imp_min", "sus_db", "decay_db", "tonal_hi", "conf_min"):
+              "imp_min", "sus_db", "decay_db", "tonal_hi"):
         out[k] = P[k]
+    out["conf"] = [101, P["conf_gunshot"], P["conf_scream"], P["conf_glass"]]
+    out["conf_early"] = P["conf_early"]
+    out["conf_switch"] = P["conf_switch"]
     return out
 
 
 def decode_nodes(blob):
-    """The shipped NODES bytes as a list of ints (4 little-endian int16 per node)."""
+    """One tree's NODES bytes as a list of ints (4 little-endian int16 per node)."""
     return np.frombuffer(blob, dtype="<i2").astype(np.int64).tolist()
+
+
+def decode_forest(trees):
+    """The shipped per-tree NODES as one flat node list with global child indices, and roots."""
+    flat, roots = [], []
+    for blob in trees:
+        base = len(flat) // 4
+        roots.append(base)
+        tr = decode_nodes(blob)
+        for i in range(0, len(tr), 4):
+            f, a, b, c = tr[i:i + 4]
+            flat += [f, a, b, c] if f < 0 else [f, a, b + base, c + base]
+    return flat, roots
 
 
 _NODES = None
@@ -95,8 +117,8 @@ def forest_predict(x, forest=None):
     global _NODES
     if forest is None:
         if _NODES is None:
-            _NODES = decode_nodes(T.NODES)
-        forest = (_NODES, T.ROOTS, T.NTREES)
+            _NODES = decode_forest(T.NODES)
+        forest = (_NODES[0], _NODES[1], T.NTREES)
     nodes, roots, ntrees = forest
     votes = [0] * events.NCLASSES
     for r in roots:
@@ -139,6 +161,7 @@ class DetectorModel:
         self.flr = 0
         self.prev_rms = consts.FLOOR_CDB
         self.prev_cen = 0
+        self.act = 0
         self.in_seg = False
         self.ev_valid = [False] * events.NCLASSES
         self.ev_onset = [0] * events.NCLASSES
@@ -229,10 +252,13 @@ class DetectorModel:
                 ev = e2
         self.prev_rms = rms
         self.prev_cen = f[consts.F_CENTROID]
+        self.act -= self.act >> CTX_SH                        # recent segment starts (context)
         self.t = t + 1
         return ev
 
     def _start(self, t):
+        self.ctx = self.act
+        self.act = (self.ranges.chk if self.ranges else (lambda n, v: v))("act", self.act + CTX_INC)
         self.in_seg = True
         self.t0 = t
         self.t_last = t
@@ -241,6 +267,8 @@ class DetectorModel:
         self.sum_a = self.sum_lf = self.sum_hf = 0
         self.amax = self.rexmax = self.nhot = 0
         self.jump = 0
+        self.jmax = 0
+        self.hfpk = 0
         self.t_rmax = t
         self.rmax = consts.FLOOR_CDB
         self.crest = 0
@@ -270,10 +298,13 @@ class DetectorModel:
             self.nhot = nhot
         if i < 3 and dr > self.jump:
             self.jump = dr
+        if i > 0 and dr > self.jmax:
+            self.jmax = dr
         if rms > self.rmax:
             self.rmax = rms
             self.t_rmax = t
             self.crest = f[consts.F_PEAK] - rms
+            self.hfpk = f[consts.F_HF]
         if f[consts.F_PEAK] > self.peak:
             self.peak = f[consts.F_PEAK]
         self.tsum = chk("tsum", self.tsum + f[consts.F_TONAL])
@@ -320,7 +351,7 @@ class DetectorModel:
         return None
 
     def features(self, dur, final):
-        """The 20 segment features (ints) of the frames so far; dur = active duration."""
+        """The 23 segment features (ints) of the frames so far; dur = active duration."""
         p = self.p
         rms = self.rms
         n = len(rms)
@@ -336,15 +367,19 @@ class DetectorModel:
         return [dur, self.amax >> 2, (self.sum_a // n) >> 2, self.rexmax, self.jump, att, 100 * sus // n, dec,
                 self.tsum // n, 100 * self.ntonal // n, self.hfsum // n, self.csum // n,
                 100 * self.sum_lf // sa, 100 * self.sum_hf // sa, self.nimp, self.rough // n, self.crest,
-                self.nhot, final, self.cvar // n]
+                self.nhot, final, self.cvar // n, self.jmax, self.hfpk, self.ctx >> 4]
 
     def _decide(self, t, n, final, only):
         x = self.features(n, final)
         if self.collect:
             self.samples.append((self.t0, t, final, x))
         c, conf = forest_predict(x, self.forest)
-        if c == 0 or conf < self.p["conf_min"] or (only and c != only):
+        if c == 0 or conf < self.p["conf"][c] or (only and (c != only or conf < self.p["conf_early"])):
             return None
+        if conf < self.p["conf_switch"]:
+            for k in range(1, events.NCLASSES):              # right after another class's event:
+                if k != c and self.ev_valid[k] and self.t0 - self.ev_end[k] <= self.p["refr"]:
+                    return None                               # a fragment of it, unless confident
         return self._emit(t, c, conf)
 
     def _emit(self, t, c, conf):

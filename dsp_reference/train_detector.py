@@ -1,19 +1,25 @@
 # SPDX-License-Identifier: MIT
 """Train the detector's segment classifier and write firmware/node/detect_table.py.
 
-    python -m dsp_reference.train_detector [--scenes 360] [--bg-minutes 60] [--out PATH]
+    python -m dsp_reference.train_detector [--scenes 720] [--aug-scenes 300] [--bg-minutes 90] [--out PATH]
 
-Deterministic: training scenes use seeds TRAIN_SEED0.. (disjoint from the evaluation seeds
-in host_tools/evaluate.py), the forest uses its own seeded generator.  Steps:
-  1. synthetic scenes (all backgrounds, SNR 0-30 dB, confusers, some clipped gunshots) and
-     background-plus-confuser audio -> integer DSP features (int_model) -> the detector's
-     segmenter, collecting the feature vector at every decision point (early and final);
+Deterministic: training scenes use seeds TRAIN_SEED0.. and AUG_SEED0.., the threshold
+validation scenes VAL_SEED0.. (all disjoint from the evaluation seeds in
+host_tools/evaluate.py); the forest uses its own seeded generator.  Steps:
+  1. synthetic scenes (all backgrounds, SNR 0-30 dB, confusers, some clipped gunshots), the
+     same with a random recording chain (low-pass 1.8-7 kHz, more clipping: real recordings
+     are often darker and clipped), and background-plus-confuser audio -> integer DSP features
+     (int_model) -> the detector's segmenter, collecting the feature vector at every decision
+     point (early and final);
   2. label each decision point with the class of the scene event its segment starts in
      (onset - 0.3 s .. offset), else none;
-  3. a small random forest of integer-threshold CART trees (Gini), leaves holding
-     per-class vote shares 0..100 packed 7 bits per class;
-  4. render the table module (PARAMS + NODES + ROOTS).
-No real recordings are used for training.
+  3. a random forest of integer-threshold CART trees (Gini, class weights = balanced ** 0.5),
+     leaves holding per-class vote shares 0..100 packed 7 bits per class;
+  4. per-class confidence thresholds (and the early-gunshot one) by coordinate search on
+     held-out validation scenes + background: maximise the mean event F1 minus FA_WEIGHT per
+     false alarm per hour;
+  5. render the table module (PARAMS + NTREES + NODES, one bytes object per tree).
+No real recordings are used for training or for choosing thresholds.
 """
 import argparse
 import os
@@ -29,9 +35,16 @@ from node import detect_table as T
 
 CFG = {"rate": 16000, "frame": 512, "hop": 256}
 TRAIN_SEED0 = 500000
+AUG_SEED0 = 520000
+VAL_SEED0 = 700000
+CLASSES = ("gunshot", "scream", "glass_break")
+SNRS = (0, 5, 10, 15, 20, 30)
+THRESHOLDS = ("conf_early", "conf_gunshot", "conf_scream", "conf_glass", "conf_switch")
+THRESHOLD_GRID = (50, 55, 60, 65, 70, 75, 80, 85)
+FA_WEIGHT = 0.0005       # objective: mean event F1 - FA_WEIGHT * false alarms per hour
 OUT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "firmware", "node",
                    "detect_table.py")
-FOREST = {"ntrees": 10, "depth": 7, "min_leaf": 8, "mtry": 8, "seed": 1234}
+FOREST = {"ntrees": 8, "depth": 7, "min_leaf": 4, "mtry": 8, "seed": 1234, "cw_pow": 0.5}
 
 
 def to_int16(x):
@@ -56,6 +69,42 @@ def scene_samples(seed):
     feat = int_model.features(to_int16(sc.audio), CFG)
     _, samples = detect_model.run(feat, CFG, collect=True)
     return [(x, _label(t0, sc.labels, CFG)) for t0, _, _, x in samples]
+
+
+def recording_chain(x, rng, rate):
+    """A consumer recording chain: random low-pass (1.8-7 kHz corner, order 1-3)."""
+    f = np.fft.rfftfreq(len(x), 1.0 / rate)
+    fc = float(np.exp(rng.uniform(np.log(1800), np.log(7000))))
+    order = int(rng.integers(1, 4))
+    return np.fft.irfft(np.fft.rfft(x) / np.sqrt(1 + (f / fc) ** (2 * order)), len(x))
+
+
+def aug_scene_samples(seed):
+    """Like scene_samples, with more clipping and (75 %) a darker recording chain."""
+    rng = np.random.default_rng([seed, 78])
+    clip = bool(rng.random() < 0.5)
+    snr = None if rng.random() < 0.5 else float(rng.choice([0, 5, 10, 15, 20, 30]))
+    sc = make_scene(seed, seconds=30.0, snr_db=snr, clip_gunshots=clip,
+                    level_dbfs=float(rng.uniform(-30, -10)) if clip else None)
+    x = sc.audio
+    if rng.random() < 0.75:
+        x = recording_chain(x, rng, CFG["rate"])
+    feat = int_model.features(to_int16(np.clip(x, -1, 1)), CFG)
+    _, samples = detect_model.run(feat, CFG, collect=True)
+    return [(x, _label(t0, sc.labels, CFG)) for t0, _, _, x in samples]
+
+
+def val_scene_features(args):
+    """(features, labels) of one threshold-validation scene."""
+    seed, snr = args
+    sc = make_scene(seed, seconds=30.0, snr_db=float(snr))
+    return int_model.features(to_int16(sc.audio), CFG).astype(np.int32), sc.labels
+
+
+def val_background_features(args):
+    seed, minutes = args
+    return [int_model.features(to_int16(chunk), CFG).astype(np.int32)
+            for chunk, _ in make_background_hours(seed, hours=minutes / 60.0, chunk_s=60.0)]
 
 
 def background_samples(args):
@@ -122,7 +171,7 @@ def train_forest(X, y, P=FOREST):
     rng = np.random.default_rng(P["seed"])
     ncls = events.NCLASSES
     cnt = np.bincount(y, minlength=ncls).astype(float)
-    cw = np.where(cnt > 0, cnt.sum() / (ncls * np.maximum(cnt, 1)), 0.0)
+    cw = np.where(cnt > 0, (cnt.sum() / (ncls * np.maximum(cnt, 1))) ** P.get("cw_pow", 1.0), 0.0)
     nodes, roots = [], []
     for _ in range(P["ntrees"]):
         b = rng.integers(0, len(y), len(y))
@@ -130,48 +179,124 @@ def train_forest(X, y, P=FOREST):
     return nodes, roots
 
 
-def render(nodes, roots, stats):
-    flat = [v for n in nodes for v in n]
-    if min(flat) < -32768 or max(flat) > 32767:
-        raise ValueError("forest value outside int16")
-    blob = np.array(flat, dtype="<i2").tobytes()
+def render(nodes, roots, stats, thr=None):
+    """The table module: PARAMS, NTREES and NODES, a tuple of one bytes object per tree whose
+    child indices are local to that tree (several small literals: the unix port compiles
+    the module from source, and one large literal needs a large contiguous heap block)."""
+    bounds = list(roots) + [len(nodes)]
+    trees = []
+    for k in range(len(roots)):
+        r0 = bounds[k]
+        flat = []
+        for f, a, b, c in nodes[r0:bounds[k + 1]]:
+            flat += [f, a, b, c] if f < 0 else [f, a, b - r0, c - r0]
+        if min(flat) < -32768 or max(flat) > 32767:
+            raise ValueError("forest value outside int16")
+        trees.append(np.array(flat, dtype="<i2").tobytes())
     lines = ["# SPDX-License-Identifier: MIT",
              "# Generated by dsp_reference/train_detector.py -- do not edit by hand.",
              "# Detector constants (PARAMS) and the segment classifier: a random forest of %d" % len(roots),
-             "# integer-threshold trees over the 20 segment features of dsp_reference.detect_model.",
-             "# NODES: 4 little-endian int16 per node: feature (-1 = leaf), threshold, left child,",
-             "# right child (go left when x[feature] <= threshold); a leaf holds the vote shares",
-             "# 0..100 of classes 0 and 1 in the threshold slot and of 2 and 3 in the left slot,",
-             "# 7 bits each.  The firmware walks the bytes in place (no copy on the heap).",
+             "# integer-threshold trees over the %d segment features of dsp_reference.detect_model." % detect_model.NSEGF,
+             "# NODES: one bytes object per tree (root = node 0), 4 little-endian int16 per node:",
+             "# feature (-1 = leaf), threshold, left child, right child (go left when",
+             "# x[feature] <= threshold); a leaf holds the vote shares 0..100 of classes 0 and 1 in",
+             "# the threshold slot and of 2 and 3 in the left slot, 7 bits each.  The firmware walks",
+             "# the bytes in place (no copy on the heap).",
              "# Training: %s" % stats,
              "PARAMS = {"]
-    for k, v in T.PARAMS.items():
+    for k, v in dict(T.PARAMS, **(thr or {})).items():
         lines.append("    %r: %r," % (k, v))
     lines.append("}")
     lines.append("NTREES = %d" % len(roots))
-    lines.append("ROOTS = (%s,)" % ", ".join(str(r) for r in roots))
     lines.append("NODES = (")
-    for i in range(0, len(blob), 32):
-        lines.append("    b'" + "".join("\\x%02x" % c for c in blob[i:i + 32]) + "'")
+    for blob in trees:
+        lines.append("    (")
+        for i in range(0, len(blob), 32):
+            lines.append("        b'" + "".join("\\x%02x" % c for c in blob[i:i + 32]) + "'")
+        lines.append("    ),")
     lines.append(")")
     return "\n".join(lines) + "\n"
 
 
-def collect(n_scenes, bg_minutes, procs=2):
+def collect(n_scenes, bg_minutes, n_aug=0, procs=2):
     seeds = [TRAIN_SEED0 + i for i in range(n_scenes)]
+    nbg = max(1, int(round(bg_minutes / 15.0)))
     with Pool(procs) as pool:
         parts = pool.map(scene_samples, seeds, chunksize=4)
-        bg = pool.map(background_samples, [(TRAIN_SEED0 + 90000 + k, bg_minutes / 4.0) for k in range(4)])
+        parts += pool.map(aug_scene_samples, [AUG_SEED0 + i for i in range(n_aug)], chunksize=4)
+        bg = pool.map(background_samples, [(TRAIN_SEED0 + 90000 + k, bg_minutes / nbg) for k in range(nbg)])
     rows = [r for p in parts + bg for r in p]
     X = np.array([r[0] for r in rows], dtype=np.int64)
     y = np.array([r[1] for r in rows], dtype=np.int64)
     return X, y
 
 
+# ---------------------------------------------------------------- thresholds
+_VAL = {}
+
+
+def _val_run(args):
+    kind, i, thr = args
+    from node import detect_table
+    detect_table.PARAMS.update(thr)
+    feat = _VAL["scenes"][i][0] if kind == "scene" else _VAL["bg"][i]
+    recs = detect_model.run(feat, CFG, forest=_VAL["forest"])
+    fin = detect_model.final_events(recs)
+    if kind == "bg":
+        return len(fin), len(feat) * CFG["hop"] / CFG["rate"]
+    hop, n, rate = CFG["hop"], CFG["frame"], CFG["rate"]
+    est = [{"class": events.CLASS_NAMES[r[events.E_CLASS]],
+            "onset_s": events.onset_sample(r[events.E_ONSET], n, hop) / rate,
+            "duration_s": r[events.E_DUR] * hop / rate} for r in fin]
+    ref = [{"class": l["class"], "onset_s": l["onset_s"], "offset_s": l["offset_s"]}
+           for l in _VAL["scenes"][i][1]]
+    return ref, est
+
+
+def validate(pool, thr):
+    """(mean event F1 over the classes, false alarms per hour, per-class F1) for thresholds thr."""
+    from dsp_reference import metrics
+    pairs = pool.map(_val_run, [("scene", i, thr) for i in range(len(_VAL["scenes"]))], chunksize=6)
+    bg = pool.map(_val_run, [("bg", i, thr) for i in range(len(_VAL["bg"]))], chunksize=4)
+    agg = metrics.aggregate([metrics.evaluate(r, e, CLASSES) for r, e in pairs], CLASSES)
+    f1 = {c: agg["classes"][c]["f1"] for c in CLASSES}
+    fah = 3600.0 * sum(b[0] for b in bg) / sum(b[1] for b in bg)
+    return float(np.mean(list(f1.values()))), fah, f1
+
+
+def tune_thresholds(forest, val_per_snr, val_bg_minutes, procs=2):
+    """Coordinate search of the confidence thresholds on held-out synthetic scenes."""
+    jobs = [(VAL_SEED0 + 100 * k + i, snr) for k, snr in enumerate(SNRS) for i in range(val_per_snr)]
+    nbg = max(1, int(round(val_bg_minutes / 15.0)))
+    with Pool(procs) as pool:
+        _VAL["scenes"] = pool.map(val_scene_features, jobs, chunksize=4)
+        _VAL["bg"] = [c for p in pool.map(val_background_features, [(VAL_SEED0 + 10000 + k, val_bg_minutes / nbg)
+                                                                     for k in range(nbg)]) for c in p]
+    _VAL["forest"] = forest
+    thr = {k: 50 for k in THRESHOLDS}
+    with Pool(procs) as pool:                   # forked after _VAL is filled
+        f1, fah, per = validate(pool, thr)
+        best = f1 - FA_WEIGHT * fah
+        for k in THRESHOLDS:
+            for v in THRESHOLD_GRID:
+                if v == thr[k]:
+                    continue
+                t2 = dict(thr, **{k: v})
+                f1, fah, per2 = validate(pool, t2)
+                if f1 - FA_WEIGHT * fah > best:
+                    best, thr, per = f1 - FA_WEIGHT * fah, t2, per2
+                    print("thresholds %s: F1 %s, %.1f FA/h" % (thr, {c: round(x, 3) for c, x in per.items()}, fah),
+                          file=sys.stderr, flush=True)
+    return thr, per
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--scenes", type=int, default=360)
-    ap.add_argument("--bg-minutes", type=float, default=60.0)
+    ap.add_argument("--scenes", type=int, default=720)
+    ap.add_argument("--aug-scenes", type=int, default=300)
+    ap.add_argument("--bg-minutes", type=float, default=90.0)
+    ap.add_argument("--val-per-snr", type=int, default=20, help="validation scenes per SNR (thresholds)")
+    ap.add_argument("--val-bg-minutes", type=float, default=60.0)
     ap.add_argument("--out", default=OUT)
     ap.add_argument("--cache", help="npz file to reuse / store the collected samples")
     a = ap.parse_args(argv)
@@ -179,17 +304,21 @@ def main(argv=None):
         d = np.load(a.cache)
         X, y = d["X"], d["y"]
     else:
-        X, y = collect(a.scenes, a.bg_minutes)
+        X, y = collect(a.scenes, a.bg_minutes, a.aug_scenes)
         if a.cache:
             np.savez(a.cache, X=X, y=y)
     nodes, roots = train_forest(X, y)
     pred = np.array([detect_model.forest_predict(list(x), ([v for n in nodes for v in n], roots, len(roots)))[0]
                      for x in X])
-    stats = "%d samples (%s), %d scenes, %g min background, train acc %.3f" % (
-        len(y), "/".join(str(int(v)) for v in np.bincount(y, minlength=events.NCLASSES)), a.scenes, a.bg_minutes,
-        float(np.mean(pred == y)))
+    thr, per = tune_thresholds(([v for n in nodes for v in n], roots, len(roots)), a.val_per_snr,
+                               a.val_bg_minutes)
+    stats = "%d samples (%s), %d + %d chain-augmented scenes, %g min background, train acc %.3f;\n" \
+            "# thresholds %s from %d validation scenes + %g min (val F1 %s)" % (
+                len(y), "/".join(str(int(v)) for v in np.bincount(y, minlength=events.NCLASSES)), a.scenes,
+                a.aug_scenes, a.bg_minutes, float(np.mean(pred == y)), thr, 6 * a.val_per_snr, a.val_bg_minutes,
+                {c: round(x, 3) for c, x in per.items()})
     with open(a.out, "w") as f:
-        f.write(render(nodes, roots, stats))
+        f.write(render(nodes, roots, stats, thr))
     print(stats, "->", a.out, "(%d nodes)" % len(nodes), file=sys.stderr)
 
 

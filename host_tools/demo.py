@@ -60,12 +60,30 @@ def _node_run(x, port, out):
     return info, res
 
 
+def fold_updates(records, cls, upd):
+    """Keep the latest revision of each event: a record with update=1 replaces the last
+    event of its class (see docs/detector.md)."""
+    out = []
+    for r in records:
+        if upd(r):
+            for i in range(len(out) - 1, -1, -1):
+                if cls(out[i]) == cls(r):
+                    out[i] = r
+                    break
+            else:
+                out.append(r)
+        else:
+            out.append(r)
+    return out
+
+
 def _reference_events(x, cfg):
     try:
         from dsp_reference import detect_model, int_model
     except ImportError:
         return None
-    return [e for e in detect_model.run(int_model.features(x, cfg), cfg) if not e[events.E_UPDATE]]
+    recs = detect_model.run(int_model.features(x, cfg), cfg)
+    return fold_updates(recs, lambda e: e[events.E_CLASS], lambda e: e[events.E_UPDATE])
 
 
 def run(seed=7, seconds=12.0, port=None, out=sys.stdout):
@@ -93,7 +111,7 @@ def run(seed=7, seconds=12.0, port=None, out=sys.stdout):
         out.write("%4d %8.1f %8.1f %-14s %9.1f %8dHz | %8.1f %8.1f %9.1f\n" % (
             a[0], a[1], a[2], band_label(cfg, a[3]), a[4], a[5], b[1], b[2], b[4]))
     out.write("\nEvents the node reported:\n")
-    node_new = [e for e in res["events"] if not e.get("update")]
+    node_new = fold_updates(res["events"], lambda e: e["class_id"], lambda e: e["update"])
     for e in node_new:
         out.write("  %6.2f s  %-12s %5.2f s  peak %6.1f dBFS  confidence %3d%%%s\n" % (
             e["onset"] / cfg["rate"], events.CLASS_NAMES[e["class_id"]], e["duration"] / cfg["rate"],
@@ -103,9 +121,10 @@ def run(seed=7, seconds=12.0, port=None, out=sys.stdout):
     ref_ev = _reference_events(x, cfg)
     ok_ev = True
     if ref_ev is not None:
-        ok_ev = [(e["class_id"], e["onset"]) for e in node_new] == [
-            (int(r[events.E_CLASS]), events.onset_sample(int(r[events.E_ONSET]), cfg["frame"], cfg["hop"]))
-            for r in ref_ev]
+        hop = cfg["hop"]
+        ok_ev = [(e["class_id"], e["onset"], e["duration"], e["shots"]) for e in node_new] == [
+            (int(r[events.E_CLASS]), events.onset_sample(int(r[events.E_ONSET]), cfg["frame"], hop),
+             int(r[events.E_DUR]) * hop, int(r[events.E_SHOTS])) for r in ref_ev]
         out.write("reference detector: %d events, %s\n" % (len(ref_ev), "the same" if ok_ev else "DIFFERENT"))
     out.write("\nframes: node and reference features %s\n" % (
         "identical on every frame (bit-exact)" if same else "DIFFER"))

@@ -12,7 +12,9 @@ floor is settled.  A file does not give that history, so by default ``detect_fil
 prepends a lead-in of LEAD_S seconds made of the clip's own quietest QUIET_S window,
 played forwards and backwards alternately (no clicks at the joins); event times are
 reported relative to the original file and events that would start inside the lead-in
-are dropped.  A lead-out of LEAD_OUT_S seconds of the same material follows the clip, so
+are dropped (an onset up to ONSET_TOL_S before the file start is the file's own first
+sound, detected a frame or two early because analysis frames straddle the join, and is
+reported at 0).  A lead-out of LEAD_OUT_S seconds of the same material follows the clip, so
 that an event running to the end of the file is closed and decided.
 """
 import os
@@ -29,6 +31,7 @@ ENGINES = ("firmware", "reference")
 LEAD_S = 1.0
 LEAD_OUT_S = 0.5
 QUIET_S = 0.25
+ONSET_TOL_S = 0.064         # an onset this close before the file start belongs to the file
 CHUNK_FRAMES = 4096
 
 
@@ -115,7 +118,7 @@ def detect_samples(x, cfg, engine="reference"):
     raise NodeToolError("unknown engine %r (choose %s)" % (engine, " or ".join(ENGINES)))
 
 
-def to_dicts(records, cfg, offset_samples=0, name=None):
+def to_dicts(records, cfg, offset_samples=0, name=None, tol_samples=0):
     """Final event records -> dicts with seconds and dBFS (see docs/detector.md).
 
     ``onset_s`` is the onset sample (node.events.onset_sample) minus offset_samples over the
@@ -125,8 +128,9 @@ def to_dicts(records, cfg, offset_samples=0, name=None):
     out = []
     for r in detect_model.final_events(records):
         on = events.onset_sample(r[events.E_ONSET], n, hop) - offset_samples
-        if on < 0:
+        if on < -tol_samples:
             continue
+        on = max(on, 0)
         d = {"class": events.CLASS_NAMES[r[events.E_CLASS]], "onset_s": round(on / rate, 4),
              "duration_s": round(r[events.E_DUR] * hop / rate, 4),
              "peak_dbfs": round(r[events.E_PEAK] / 100.0, 2), "confidence": r[events.E_CONF],
@@ -158,4 +162,5 @@ def detect_file(path, engine="reference", cfg=None, use_lead_in=True):
     pre = lead_in(x, cfg["rate"]) if use_lead_in else np.zeros(0, dtype=np.int16)
     post = lead_in(x, cfg["rate"], LEAD_OUT_S) if use_lead_in else np.zeros(0, dtype=np.int16)
     recs = detect_samples(np.concatenate([pre, x, post]), cfg, engine)
-    return to_dicts(recs, cfg, offset_samples=len(pre), name=path)
+    return to_dicts(recs, cfg, offset_samples=len(pre), name=path,
+                    tol_samples=int(ONSET_TOL_S * cfg["rate"]) if use_lead_in else 0)

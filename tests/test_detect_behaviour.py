@@ -54,8 +54,6 @@ def test_burst_of_three_separate_shots_is_one_event_with_count_3():
     assert abs(ev[0]["onset_s"] - 2.0) <= 0.032
 
 
-@pytest.mark.xfail(strict=True, reason="known defect (eval report): a strong facade echo 60-100 ms after "
-                   "a shot is counted as a second shot; remove this marker when it passes")
 def test_shots_far_apart_are_separate_events():
     ev = _events(_mix([(_shot(20), 1.5, 0.5), (_shot(21), 5.0, 0.5)], seconds=8.0, seed=5))
     assert [e["class"] for e in ev] == ["gunshot", "gunshot"]

@@ -58,8 +58,6 @@ def test_several_files_one_line_per_event(tmp_path, capsys):
     assert [json.loads(l)["file"] for l in out.strip().splitlines()] == [a]
 
 
-@pytest.mark.xfail(strict=True, reason="known defect (eval report): this 22.05 kHz resampled shot is "
-                   "classified as none by the current forest; remove this marker when it passes")
 def test_gunshot_at_22k05(tmp_path, capsys):
     a = _write(tmp_path / "a.wav", 22050, True)
     rc, out, _ = _run(capsys, ["detect", a, "--json"])
@@ -75,3 +73,24 @@ def test_malformed_wav_exit_2_one_line(tmp_path, capsys, blob):
     rc, out, err = _run(capsys, ["detect", str(p), "--json"])
     assert rc == 2 and out == ""
     assert len(err.strip().splitlines()) == 1 and "bad.wav" in err
+
+
+def test_onset_just_before_the_file_start_is_kept_at_zero():
+    # a clip that starts right at its event: the first analysis frame straddles the lead-in
+    # join, so the onset lands a frame early; within ONSET_TOL_S it is the file's event
+    from host_tools import detect
+    from node import events
+    cfg = detect.default_cfg()
+    lead = cfg["rate"]
+    tol = int(detect.ONSET_TOL_S * cfg["rate"])
+
+    def rec(t):
+        return (events.GUNSHOT, t, 10, -600, 80, 1, 0, t + 12)
+
+    t_near = (lead - cfg["frame"]) // cfg["hop"] + 1          # onset a few ms before the join
+    on = events.onset_sample(t_near, cfg["frame"], cfg["hop"]) - lead
+    assert -tol <= on < 0
+    kept = detect.to_dicts([rec(t_near)], cfg, offset_samples=lead, tol_samples=tol)
+    assert len(kept) == 1 and kept[0]["onset_s"] == 0.0
+    assert detect.to_dicts([rec(t_near - 8)], cfg, offset_samples=lead, tol_samples=tol) == []
+    assert detect.to_dicts([rec(t_near)], cfg, offset_samples=lead) == []

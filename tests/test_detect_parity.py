@@ -83,13 +83,15 @@ def test_event_records_are_well_formed(runs):
 
 
 def test_shipped_forest_table_is_consistent():
-    nodes = detect_model.decode_nodes(detect_table.NODES)
-    assert len(nodes) % 4 == 0 and len(detect_table.ROOTS) == detect_table.NTREES
-    n = len(nodes) // 4
-    for i in range(n):
-        f, thr, left, right = nodes[4 * i:4 * i + 4]
-        if f < 0:
-            votes = [thr & 127, thr >> 7, left & 127, left >> 7]
-            assert 95 <= sum(votes) <= 105
-        else:
-            assert f < detect_model.NSEGF and 0 < left < n and 0 < right < n
+    assert len(detect_table.NODES) == detect_table.NTREES
+    for blob in detect_table.NODES:                # one bytes object per tree, root = node 0
+        nodes = detect_model.decode_nodes(blob)
+        assert len(nodes) % 4 == 0
+        n = len(nodes) // 4
+        for i in range(n):
+            f, thr, left, right = nodes[4 * i:4 * i + 4]
+            if f < 0:
+                votes = [thr & 127, thr >> 7, left & 127, left >> 7]
+                assert 95 <= sum(votes) <= 105
+            else:
+                assert f < detect_model.NSEGF and 0 < left < n and 0 < right < n

@@ -11,9 +11,12 @@
 #      count, and the rms level above its own floor.
 #   2. a segment runs from A >= a_on to hang frames below max(a_off, amax >> end_sh)
 #      (or maxlen); a much stronger onset inside a segment starts a new one.
-#   3. the segment's 20 features (same list as dsp_reference.detect_model.FEATURE_NAMES)
-#      go through the shipped random forest (node/detect_table.py) gap frames after the
-#      last impulse (gunshot only: low latency) and at the segment end.
+#   3. the segment's 23 features (same list as dsp_reference.detect_model.FEATURE_NAMES;
+#      the last is a leaky count of recent segment starts: repetitive sounds) go through
+#      the shipped random forest (node/detect_table.py) gap frames after the last impulse
+#      (gunshot only: low latency) and at the segment end; an answer counts when its vote
+#      share reaches the class's threshold (conf_early too for the early gunshot, and
+#      conf_switch right after an event of another class).
 #   4. same-class events within refr frames merge: the record is re-sent with update=1.
 # The numpy/int reference (dsp_reference/detect_model.py) gives identical events.
 import micropython
@@ -45,6 +48,8 @@ _P_INSEG = const(11)        # 1 while a segment is open
 _P_BMIN = const(12)         # band level clamp (mic self-noise), cdB
 _P_RMIN = const(13)         # rms level clamp, cdB
 _NPRM = const(14)
+_CTX_SH = const(7)          # context: decay of the recent-segment activity (~2 s)
+_CTX_INC = const(1024)      # added per segment start
 
 
 @micropython.viper
@@ -150,38 +155,30 @@ def floor(out, fl, dv, prm, res, sgn: int):
 
 
 @micropython.viper
-def forest(nodes, roots, nroots: int, x, votes, sgn: int):
-    # nodes: bytes, 4 int16 per node (feature, threshold, left, right; leaf: feature -1,
-    # votes of classes 0,1 in the threshold slot and 2,3 in the left slot, 7 bits each);
-    # roots: array('H'); x: array('i') features; votes: array('i', 4) <- summed votes.
+def tree(nodes, x, votes, sgn: int):
+    # nodes: bytes of one tree, 4 int16 per node, root = node 0 (feature, threshold, left,
+    # right; leaf: feature -1, votes of classes 0,1 in the threshold slot and 2,3 in the
+    # left slot, 7 bits each); x: array('i') features; votes: array('i', 4) += leaf votes.
     nd = ptr16(nodes)
-    rt = ptr16(roots)
     xv = ptr32(x)
     vt = ptr32(votes)
-    vt[0] = 0
-    vt[1] = 0
-    vt[2] = 0
-    vt[3] = 0
-    k = 0
-    while k < nroots:
-        i = int(rt[k]) << 2
+    i = 0
+    f = (int(nd[0]) ^ 0x8000) - 0x8000
+    while f >= 0:
+        thr = (int(nd[i + 1]) ^ 0x8000) - 0x8000
+        v = int(xv[f])
+        v |= -(v & sgn)
+        if v <= thr:
+            i = int(nd[i + 2]) << 2
+        else:
+            i = int(nd[i + 3]) << 2
         f = (int(nd[i]) ^ 0x8000) - 0x8000
-        while f >= 0:
-            thr = (int(nd[i + 1]) ^ 0x8000) - 0x8000
-            v = int(xv[f])
-            v |= -(v & sgn)
-            if v <= thr:
-                i = int(nd[i + 2]) << 2
-            else:
-                i = int(nd[i + 3]) << 2
-            f = (int(nd[i]) ^ 0x8000) - 0x8000
-        lo = int(nd[i + 1])
-        hi = int(nd[i + 2])
-        vt[0] = int(vt[0]) + (lo & 127)
-        vt[1] = int(vt[1]) + (lo >> 7)
-        vt[2] = int(vt[2]) + (hi & 127)
-        vt[3] = int(vt[3]) + (hi >> 7)
-        k += 1
+    lo = int(nd[i + 1])
+    hi = int(nd[i + 2])
+    vt[0] = int(vt[0]) + (lo & 127)
+    vt[1] = int(vt[1]) + (lo >> 7)
+    vt[2] = int(vt[2]) + (hi & 127)
+    vt[3] = int(vt[3]) + (hi >> 7)
 
 
 def _frames(ms, rate, hop):
@@ -223,14 +220,16 @@ class Detector:
         self.a_on, self.a_off, self.split_a = P["a_on"], P["a_off"], P["split_a"]
         self.imp_jump, self.imp_min, self.imp_rel = P["imp_jump"], P["imp_min"], P["imp_rel"]
         self.sus_db, self.decay_db, self.tonal_hi = P["sus_db"], P["decay_db"], P["tonal_hi"]
-        self.conf_min = P["conf_min"]
-        self.roots, self.ntrees = array("H", T.ROOTS), T.NTREES
+        self.conf_min = array("i", (101, P["conf_gunshot"], P["conf_scream"], P["conf_glass"]))
+        self.conf_early = P["conf_early"]
+        self.conf_switch = P["conf_switch"]
+        self.ntrees = T.NTREES
         self.sgn = 1 << 31
         self.fl = array("i", bytes(4 * nb))
         self.dv = array("i", bytes(4 * nb))
         self.res = array("i", bytes(4 * 6))
         self.rms = array("i", bytes(4 * self.maxlen))      # rms of every segment frame
-        self.x = array("i", bytes(4 * 20))                 # segment features
+        self.x = array("i", bytes(4 * 23))                 # segment features
         self.votes = array("i", bytes(4 * events.NCLASSES))
         nc = events.NCLASSES
         self.ev_valid = array("i", bytes(4 * nc))
@@ -258,7 +257,9 @@ class Detector:
         self.prev_rms = _FLOOR
         self.prev_cen = 0
         self.conf = 0
+        self.act = 0
         self._start(0)                  # creates every segment attribute now, not per frame
+        self.act = 0
         self.in_seg = 0
 
     def update(self, out):
@@ -282,10 +283,13 @@ class Detector:
                 ev = e2
         self.prev_rms = out[_F_RMS]
         self.prev_cen = out[_F_CEN]
+        self.act -= self.act >> _CTX_SH   # recent segment starts (context feature)
         self.t = t + 1
         return ev
 
     def _start(self, t):
+        self.ctx = self.act
+        self.act += _CTX_INC
         self.in_seg = 1
         self.t0 = t
         self.t_last = t
@@ -298,6 +302,8 @@ class Detector:
         self.rexmax = 0
         self.nhot = 0
         self.jump = 0
+        self.jmax = 0
+        self.hfpk = 0
         self.rmax = _FLOOR
         self.crest = 0
         self.tsum = 0
@@ -332,10 +338,13 @@ class Detector:
             self.nhot = res[3]
         if i < 3 and dr > self.jump:
             self.jump = dr
+        if i > 0 and dr > self.jmax:
+            self.jmax = dr
         pk = out[_F_PEAK]
         if rms > self.rmax:
             self.rmax = rms
             self.crest = pk - rms
+            self.hfpk = out[_F_HF]
         if pk > self.peak:
             self.peak = pk
         v = out[_F_TONAL]
@@ -384,7 +393,7 @@ class Detector:
         return None
 
     def _features(self, dur, final):
-        # the 20 segment features of the frames so far into self.x; dur = active duration
+        # the 23 segment features of the frames so far into self.x; dur = active duration
         r = self.rms
         n = self.n
         rmax = _FLOOR
@@ -424,11 +433,18 @@ class Detector:
         x[17] = self.nhot
         x[18] = final
         x[19] = self.cvar // n
+        x[20] = self.jmax
+        x[21] = self.hfpk
+        x[22] = self.ctx >> 4
 
     def _classify(self):
         # forest vote: returns the class id, leaves the confidence in self.conf
         vt = self.votes
-        forest(T.NODES, self.roots, self.ntrees, self.x, vt, self.sgn)
+        for c in range(events.NCLASSES):
+            vt[c] = 0
+        nodes = T.NODES
+        for k in range(self.ntrees):
+            tree(nodes[k], self.x, vt, self.sgn)
         best = 0
         for c in range(1, events.NCLASSES):
             if vt[c] > vt[best]:
@@ -439,8 +455,12 @@ class Detector:
     def _decide(self, t, n, final, only):
         self._features(n, final)
         c = self._classify()
-        if c == 0 or self.conf < self.conf_min or (only and c != only):
+        if c == 0 or self.conf < self.conf_min[c] or (only and (c != only or self.conf < self.conf_early)):
             return None
+        if self.conf < self.conf_switch:
+            for k in range(1, events.NCLASSES):     # right after another class's event:
+                if k != c and self.ev_valid[k] and self.t0 - self.ev_end[k] <= self.refr:
+                    return None                     # a fragment of it, unless confident
         return self._emit(t, c, self.conf)
 
     def _emit(self, t, c, conf):
