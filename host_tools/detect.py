@@ -99,7 +99,7 @@ def firmware_events(x, cfg, bench=False, firmware=fwrun.FIRMWARE):
         src = os.path.join(d, "in.raw")
         np.asarray(x, dtype="<i2").tofile(src)
         args = [src, str(cfg["rate"]), str(cfg["frame"]), str(cfg["hop"])] + (["bench"] if bench else [])
-        text = fwrun.run_script("run_detect.py", args, firmware=firmware, heap=fwrun.DETECT_HEAP, timeout=3600)
+        text = fwrun.run_script("run_detect.py", args, firmware=firmware, timeout=3600)
     evs, info = [], {}
     for line in text.strip().splitlines():
         if line.startswith("E "):

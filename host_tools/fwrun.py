@@ -17,13 +17,6 @@ from host_tools.errors import NodeToolError, EXIT_FAIL
 from node import consts
 
 HEAP = "100K"        # what MicroPython on an ESP32 (no PSRAM) has free after boot, roughly
-# The detector's forest table is a 15.5 KB bytes literal.  On a board the package is
-# frozen (firmware/manifest.py) and the table lives in flash; the unix port compiles
-# it from source, which briefly needs the lexer's copy and the bytes object at once,
-# and the 64-bit port's objects are twice the ESP32's.  At 100K whether that fits
-# depends on heap fragmentation (even the length of the working directory's path), so
-# runs that load the detector get this much:
-DETECT_HEAP = "128K"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIRMWARE = os.path.join(ROOT, "firmware")
 MP_SCRIPTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mp")

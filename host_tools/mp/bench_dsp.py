@@ -71,9 +71,8 @@ def main(argv):
     n = cfg["frame"]
     for i in range(n):        # street-like content: tone + pseudo-noise, so no stage is trivial
         dsp.frame[i] = int(6000 * math.sin(i * 0.37)) + ((i * 7919) % 4001) - 2000
-    cal = min(calib_us(), calib_us()) / 1000.0
-    res = {"rate": cfg["rate"], "frame": n, "hop": cfg["hop"], "calib_loop_ms_unix": cal,
-           "heap_dsp_bytes": heap}
+    cal = calib_us()
+    res = {"rate": cfg["rate"], "frame": n, "hop": cfg["hop"], "heap_dsp_bytes": heap}
     reps = 200
     res["window_us_unix"] = best_us(dsp.stage_window, reps)
 
@@ -84,7 +83,10 @@ def main(argv):
     res["power_us_unix"] = best_us(dsp.stage_power, reps)
     res["bands_us_unix"] = best_us(dsp.stage_bands, reps)
     res["features_us_unix"] = best_us(dsp.stage_features, reps)
-    res["frame_us_unix"] = best_us(dsp.process, reps)
+    res["frame_us_unix"] = min(best_us(dsp.process, reps, 9), best_us(dsp.process, reps, 9))
+    # the calibration loop again after the stages: the best of both, so one disturbed
+    # moment on a shared machine cannot skew the ESP32 scaling
+    res["calib_loop_ms_unix"] = min(cal, calib_us()) / 1000.0
     # allocation while processing (must be 0)
     gc.collect()
     a0 = gc.mem_alloc()
