@@ -22,10 +22,10 @@ Stages (docs/detector.md has the reasoning):
 """
 import numpy as np
 
+from dsp_reference import int_model
 from node import consts, events
 from node import detect_table as T
 
-INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 NSEGF = 23               # segment feature count (FEATURE_NAMES)
 FEATURE_NAMES = ("dur", "amax", "amean", "rexmax", "jump", "attack", "sustain", "decay", "tonal_mean",
                  "tonal_frac", "hf_mean", "cen_mean", "lf_share", "hf_share", "nimp", "rough", "crest",
@@ -36,24 +36,13 @@ CTX_SH = 7               # context: decay of the recent-segment activity (1/128 
 CTX_INC = 1024           # added per segment start
 
 
-class Ranges:
-    """Min/max of named intermediates (same idea as int_model.Ranges)."""
-
-    def __init__(self):
-        self.seen = {}
+class Ranges(int_model.Ranges):
+    """int_model.Ranges with a fast chk() for the plain ints of the per-frame state machine."""
 
     def chk(self, name, v):
         lo, hi = self.seen.get(name, (v, v))
         self.seen[name] = (min(lo, v), max(hi, v))
         return v
-
-    def violations(self):
-        return {k: v for k, v in self.seen.items() if v[0] < INT32_MIN or v[1] > INT32_MAX}
-
-    def assert_int32(self):
-        bad = self.violations()
-        if bad:
-            raise AssertionError("detector intermediates outside int32: %r" % bad)
 
 
 def frames_for_ms(ms, cfg):
