@@ -7,19 +7,12 @@ sum is the frame's mean square in dBFS (full-scale square = 0 dB).
 """
 import numpy as np
 
+from dsp_reference.int_model import frames_of
 from node import consts
 
 
 def hann(n):
     return 0.5 * (1.0 - np.cos(2.0 * np.pi * np.arange(n) / n))
-
-
-def frames_of(x, n, hop):
-    x = np.asarray(x, dtype=np.float64)
-    if len(x) < n:
-        return np.zeros((0, n))
-    nf = (len(x) - n) // hop + 1
-    return x[np.arange(n)[None, :] + hop * np.arange(nf)[:, None]]
 
 
 def _db(p, floor_db=consts.FLOOR_CDB / 100.0):
@@ -34,7 +27,7 @@ def analyse(x, cfg):
     peak_db, rms_db, flux_db, centroid_hz, hf_ratio, tonal_db (each (F,)).
     """
     n, hop, rate = cfg["frame"], cfg["hop"], cfg["rate"]
-    fr = frames_of(x, n, hop)
+    fr = frames_of(x, n, hop, np.float64)
     w = hann(n)
     X = np.fft.rfft(fr * w[None, :], axis=1)
     P = np.abs(X) ** 2

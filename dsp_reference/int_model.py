@@ -94,10 +94,11 @@ def _orabs(v, axes):
     return np.bitwise_or.reduce(v ^ (v >> 31), axis=axes)
 
 
-def frames_of(x, n, hop):
-    x = np.asarray(x, dtype=np.int64)
+def frames_of(x, n, hop, dtype=np.int64):
+    """Frames (F, n) of x: frame t covers samples [t*hop, t*hop + n)."""
+    x = np.asarray(x, dtype=dtype)
     if len(x) < n:
-        return np.zeros((0, n), dtype=np.int64)
+        return np.zeros((0, n), dtype=dtype)
     nf = (len(x) - n) // hop + 1
     idx = np.arange(n)[None, :] + hop * np.arange(nf)[:, None]
     return x[idx]

@@ -50,10 +50,7 @@ def read_wav(path):
                     raise _bad(path, "extensible fmt chunk too short")
                 fmt = (struct.unpack_from("<H", body, 24)[0],) + fmt[1:]
         elif cid == b"data":
-            chunk = body
-            if len(body) < size:
-                # truncated file: keep the whole frames that did arrive
-                pass
+            chunk = body          # a truncated file keeps the whole frames that did arrive
             break
         pos += 8 + size + (size & 1)
     if fmt is None:

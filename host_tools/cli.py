@@ -9,7 +9,7 @@ import argparse
 import importlib
 import sys
 
-from host_tools.errors import NodeToolError, EXIT_USAGE
+from host_tools.errors import NodeToolError
 
 # command modules, in the order their commands appear in --help
 COMMAND_MODULES = [

@@ -12,7 +12,7 @@ import sys
 import numpy as np
 
 from host_tools import audio_io, ports
-from node import config, consts, events, proto
+from node import config, consts, events
 
 
 def scene_audio(seed, seconds, rate):

@@ -3,7 +3,6 @@
 firmware DSP) against the integer reference (dsp_reference/detect_model.py fed by int_model):
 identical event records on generated scenes, no heap allocation on non-event frames, every
 reference intermediate inside int32, and a table that really is the one the firmware walks."""
-import numpy as np
 import pytest
 
 from dsp_reference import detect_model, int_model

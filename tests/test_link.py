@@ -1,6 +1,5 @@
 # SPDX-License-Identifier: MIT
 """The link against the virtual node: requests, config, sessions, streaming, injection."""
-import json
 import struct
 import time
 
@@ -10,7 +9,7 @@ import pytest
 from host_tools import stream as hstream
 from host_tools.errors import NodeToolError, EXIT_PORT, EXIT_USAGE
 from host_tools.inject import inject
-from host_tools.link import Link, NodeError, build_frame
+from host_tools.link import Link, NodeError
 from node import config, proto
 
 pytestmark = pytest.mark.vnode

@@ -12,7 +12,6 @@ import pytest
 from host_tools import audio_io, stream as hstream
 from host_tools.link import Link
 from host_tools.vnode import VirtualNode
-from node import proto
 
 pytestmark = pytest.mark.vnode
 SEDNODE = os.path.join(os.path.dirname(sys.executable), "sednode")

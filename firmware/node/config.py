@@ -10,12 +10,6 @@ class ConfigError(ValueError):
     pass
 
 
-def _pow2_in(allowed):
-    def check(v):
-        return v in allowed
-    return check
-
-
 # key: (default, type, check, help)
 SCHEMA = {
     "rate": (16000, int, lambda v: v in consts.RATES, "sample rate, Hz"),

@@ -67,21 +67,25 @@ def tonal_bins(rate, n):
     return lo, hi, hi - lo + 1
 
 
+def _edge_positions(rate, n, nbands, fmin):
+    # unrounded lower edge of each band, in FFT bins: fmin * (fnyq/fmin)**(b/nbands) / binhz
+    import math
+    fnyq = rate / 2
+    binhz = rate / n
+    return [fmin * math.exp(math.log(fnyq / fmin) * b / nbands) / binhz for b in range(nbands)]
+
+
 def band_edges(rate, n, nbands=NBANDS, fmin=FMIN_HZ):
     # FFT bin edges of the log-spaced bands: band b covers bins [e[b], e[b+1]).
     # Edges are fmin * (fnyq/fmin)**(b/nbands) rounded to a bin, each band at least
     # one bin wide, the last edge is the Nyquist bin (inclusive: e[-1] = n/2 + 1).
     # Floats are used once at start-up; tests prove that single precision (ESP32)
     # rounds every edge the same way as double precision for all supported geometries.
-    import math
-    fnyq = rate / 2
-    binhz = rate / n
     half = n // 2
     edges = []
     prev = -1
-    for b in range(nbands):
-        f = fmin * math.exp(math.log(fnyq / fmin) * b / nbands)
-        k = int(f / binhz + 0.5)
+    for x in _edge_positions(rate, n, nbands, fmin):
+        k = int(x + 0.5)
         if k <= prev:
             k = prev + 1
         edges.append(k)
@@ -94,11 +98,4 @@ def band_edges(rate, n, nbands=NBANDS, fmin=FMIN_HZ):
 
 def band_edge_fractions(rate, n, nbands=NBANDS, fmin=FMIN_HZ):
     # distance of every unclamped edge from a rounding boundary (for the float32 proof)
-    import math
-    fnyq = rate / 2
-    binhz = rate / n
-    out = []
-    for b in range(nbands):
-        x = fmin * math.exp(math.log(fnyq / fmin) * b / nbands) / binhz
-        out.append(abs((x - int(x)) - 0.5))
-    return out
+    return [abs((x - int(x)) - 0.5) for x in _edge_positions(rate, n, nbands, fmin)]

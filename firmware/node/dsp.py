@@ -11,13 +11,17 @@ from node import consts, fft, tables
 _FLOOR = const(-15000)          # consts.FLOOR_CDB
 _CDB_MUL = const(19266)         # consts.CDB_MUL
 # st[] slots shared by the kernels
-_ST_EFFT = const(0)             # FFT stages (each halves): log2(n) - 1
+# (fft.window writes slot 5, fft.power_shape slots 10..13: keep the numbers in step)
 _ST_PS = const(1)               # spectrum shift before squaring (power for shape())
 _ST_RSH = const(5)              # rms sum shift (peak and sum go to lin[nb], lin[nb+1])
 _ST_WSH = const(6)              # window normalisation shift
 _ST_FIRST = const(7)            # 1 until the first frame's bands are known (flux = 0)
-_ST_CEN = const(8)
-_ST_HF = const(9)               # 10..13: sums from fft.power_shape()
+_ST_CEN = const(8)              # centroid, Hz
+_ST_HF = const(9)               # high-band share, 1/1024
+_ST_KQ_HI = const(10)           # sum(k*Q), high word (x 2**30)
+_ST_KQ_LO = const(11)           # sum(k*Q), low word
+_ST_QSUM = const(12)            # sum(Q)
+_ST_QTOP = const(13)            # sum(Q) at or above HF_SPLIT_HZ
 
 
 @micropython.viper
@@ -79,9 +83,9 @@ def shape(rate16: int, cshift: int, st):
     # Spectral centroid (Hz) and high-band share (1/1024) from the sums of power_shape():
     # numerator and denominator are brought down together to a 16-bit denominator.
     q = ptr32(st)
-    hi = int(q[10])
-    lo = int(q[11])
-    den = int(q[12])
+    hi = int(q[_ST_KQ_HI])
+    lo = int(q[_ST_KQ_LO])
+    den = int(q[_ST_QSUM])
     cen = 0
     hf = 0
     if den > 0:
@@ -94,9 +98,9 @@ def shape(rate16: int, cshift: int, st):
         rr = num - qq * d
         cq8 = (qq << 8) + ((rr << 8) // d)
         cen = (cq8 * rate16) >> cshift
-        hf = ((int(q[13]) >> ds) << 10) // d
-    q[8] = cen
-    q[9] = hf
+        hf = ((int(q[_ST_QTOP]) >> ds) << 10) // d
+    q[_ST_CEN] = cen
+    q[_ST_HF] = hf
 
 
 @micropython.viper
@@ -134,10 +138,10 @@ def finish(lin, lg, bexp, nb: int, lg2n: int, kq10: int, lt, st, prev, out):
                 idx = (v << (8 - b)) & 255
             dst[i] = (b << 10) + int(tab[idx])
         i += 1
-    e = (int(q[6]) ^ sgn) - sgn
-    e = e - 15 + int(q[0])                               # block exponent of X
+    e = (int(q[_ST_WSH]) ^ sgn) - sgn
+    e = e - 15 + lg2n - 1                                # block exponent of X (FFT scales by 2/n)
     o[0] = e
-    first = int(q[7])
+    first = int(q[_ST_FIRST])
     flux = 0
     be = ptr32(bexp)
     b = 0
@@ -156,7 +160,7 @@ def finish(lin, lg, bexp, nb: int, lg2n: int, kq10: int, lt, st, prev, out):
         pv[b] = c
         o[7 + b] = c
         b += 1
-    q[7] = 0
+    q[_ST_FIRST] = 0
     o[3] = flux
     L = (int(dst[nb]) ^ sgn) - sgn                       # peak
     c = _FLOOR
@@ -166,12 +170,12 @@ def finish(lin, lg, bexp, nb: int, lg2n: int, kq10: int, lt, st, prev, out):
     L = (int(dst[nb + 1]) ^ sgn) - sgn                   # rms
     c = _FLOOR
     if L >= 0:
-        c = ((L + ((int(q[5]) - lg2n - 30) << 10)) * _CDB_MUL) >> 16
+        c = ((L + ((int(q[_ST_RSH]) - lg2n - 30) << 10)) * _CDB_MUL) >> 16
         if c < _FLOOR:
             c = _FLOOR
     o[2] = c
-    o[4] = q[8]
-    o[5] = q[9]
+    o[4] = q[_ST_CEN]
+    o[5] = q[_ST_HF]
     c = 0                                                # tonality
     L = (int(dst[nb + 3]) ^ sgn) - sgn
     if L >= 0:
@@ -260,7 +264,6 @@ class DSP:
         self.filled = 0
         self.frames = 0
         self.st[_ST_FIRST] = 1
-        self.st[_ST_EFFT] = self.lg2n - 1
 
     def push_hop(self, samples):
         shift_in(self.frame, self.n, self.hop, samples)

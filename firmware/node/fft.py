@@ -17,8 +17,9 @@
 # b = bh * 2**8 + bl (bl in 0..255), H = bh.w (< 2**29.5), L = bl.w (< 2**24), and
 # b.w / 2**(15+s) is taken as (H + (L >> 8) + r) >> (7+s), well inside int32.
 import micropython
+from micropython import const
 
-NORM_BITS = 20      # window output: OR of |values| < 2**NORM_BITS
+_NORM_BITS = const(20)   # window output: OR of |values| < 2**_NORM_BITS (int_model.NORM_BITS)
 
 
 def bitrev_pairs(m):
@@ -84,7 +85,7 @@ def window(frame, win, buf, n: int, sgn: int, lin, nb: int, st) -> int:
     bl = 0
     while (acc >> bl) != 0:
         bl += 1
-    sh = bl - 20
+    sh = bl - _NORM_BITS
     if sh > 0:
         r = 1 << (sh - 1)
         i = 0
