@@ -77,15 +77,6 @@ def fold_updates(records, cls, upd):
     return out
 
 
-def _reference_events(x, cfg):
-    try:
-        from dsp_reference import detect_model, int_model
-    except ImportError:
-        return None
-    recs = detect_model.run(int_model.features(x, cfg), cfg)
-    return fold_updates(recs, lambda e: e[events.E_CLASS], lambda e: e[events.E_UPDATE])
-
-
 def run(seed=7, seconds=12.0, port=None, out=sys.stdout):
     from dsp_reference import int_model
     cfg = config.validate({})
@@ -101,9 +92,11 @@ def run(seed=7, seconds=12.0, port=None, out=sys.stdout):
     out.write("node says: firmware %s, board %s, id %s, free heap %s B, detector %s\n" % (
         info.get("firmware"), info.get("board"), info.get("uid"), info.get("free_heap"),
         "on" if info.get("detector") else "NOT LOADED"))
+    from host_tools import hil
     fw = res["features"]
     ref = int_model.features(x, cfg)
-    same = fw.shape == ref.shape and bool(np.array_equal(fw, ref))
+    ref_ev = hil.reference_events(ref, cfg)
+    check = hil.compare("demo", x, res, ref, ref_ev)
     out.write("\nPer second: the node's DSP (%d frames streamed back)  |  numpy reference\n" % len(fw))
     out.write("%4s %8s %8s %-14s %9s %9s | %8s %8s %9s\n" % ("s", "rms dB", "peak dB", "loudest band",
                                                           "flux dB", "centroid", "rms dB", "peak dB", "flux dB"))
@@ -118,14 +111,10 @@ def run(seed=7, seconds=12.0, port=None, out=sys.stdout):
             e["peak_cdb"] / 100.0, e["confidence"], "  shots %d" % e["shots"] if e["shots"] else ""))
     if not node_new:
         out.write("  (none)\n")
-    ref_ev = _reference_events(x, cfg)
-    ok_ev = True
     if ref_ev is not None:
-        hop = cfg["hop"]
-        ok_ev = [(e["class_id"], e["onset"], e["duration"], e["shots"]) for e in node_new] == [
-            (int(r[events.E_CLASS]), events.onset_sample(int(r[events.E_ONSET]), cfg["frame"], hop),
-             int(r[events.E_DUR]) * hop, int(r[events.E_SHOTS])) for r in ref_ev]
-        out.write("reference detector: %d events, %s\n" % (len(ref_ev), "the same" if ok_ev else "DIFFERENT"))
-    out.write("\nframes: node and reference features %s\n" % (
-        "identical on every frame (bit-exact)" if same else "DIFFER"))
-    return 0 if same and ok_ev else 1
+        out.write("reference detector: %d event records, %s\n" % (
+            len(ref_ev), "the node sent the same" if not any("events" in p for p in check["problems"])
+            else "DIFFERENT"))
+    out.write("\n%s\n" % ("frames: node and reference features identical on every frame (bit-exact)"
+                           if check["ok"] else "MISMATCH: " + "; ".join(check["problems"])))
+    return 0 if check["ok"] else 1
