@@ -14,7 +14,7 @@ Stages (docs/detector.md has the reasoning):
      high-frequency parts and the count of "hot" bands; broadband level above the rms floor;
   3. segmentation: start at A >= A_ON, end after HANG frames of A < A_OFF or at MAXLEN;
      impulses = frame-to-frame rms jumps >= IMP_JUMP while >= IMP_MIN above the rms floor;
-  4. decision: a random forest over 23 integer segment features (table shipped in
+  4. decision: a random forest over 26 integer segment features (table shipped in
      node/detect_table.py), GAP frames after the last impulse (early, gunshot only) and
      at the segment end; per-class vote-share thresholds (conf_*; conf_early for the early
      gunshot; conf_switch for a segment right after another class's event); refractory
@@ -26,10 +26,10 @@ from dsp_reference import int_model
 from node import consts, events
 from node import detect_table as T
 
-NSEGF = 23               # segment feature count (FEATURE_NAMES)
+NSEGF = 26               # segment feature count (FEATURE_NAMES)
 FEATURE_NAMES = ("dur", "amax", "amean", "rexmax", "jump", "attack", "sustain", "decay", "tonal_mean",
                  "tonal_frac", "hf_mean", "cen_mean", "lf_share", "hf_share", "nimp", "rough", "crest",
-                 "nhot", "final", "cen_var", "jmax", "hf_peak", "ctx")
+                 "nhot", "final", "cen_var", "jmax", "hf_peak", "ctx", "zb_mean", "zb_var", "zb_peak")
 
 
 CTX_SH = 7               # context: decay of the recent-segment activity (1/128 per frame, ~2 s)
@@ -88,6 +88,12 @@ def decode_forest(trees):
             f, a, b, c = tr[i:i + 4]
             flat += [f, a, b, c] if f < 0 else [f, a, b + base, c + base]
     return flat, roots
+
+
+def table_id(trees):
+    """Fingerprint of a forest's per-tree NODES bytes (ties training-time results to a table)."""
+    import hashlib
+    return hashlib.sha256(b"".join(trees)).hexdigest()[:16]
 
 
 _NODES = None
@@ -166,7 +172,8 @@ class DetectorModel:
         warm = self.t < p["warm"]
         first = self.t == 0
         rise = p["rise_seg"] if self.in_seg else p["rise"]
-        a = alf = ahf = nhot = 0
+        a = alf = ahf = nhot = zmax = 0
+        zb = -1
         for b in range(p["nb"]):
             v = f[consts.F_BAND0 + b]
             if v < p["band_min"]:                            # microphone self-noise, not -150 dB
@@ -187,6 +194,9 @@ class DetectorModel:
                 ahf += z
             if z >= p["zhot"]:
                 nhot += 1
+            if z > zmax:                                     # the band standing out most
+                zmax = z
+                zb = b
             d = chk("v-fl", v - fl)
             if warm:
                 fl += d >> 2
@@ -220,6 +230,7 @@ class DetectorModel:
             self.flr += rise
         else:
             self.flr = rms8
+        self.zb = zb
         return a, alf, ahf, nhot, rex
 
     # ---------------------------------------------------------------- stage 3+4
@@ -262,6 +273,8 @@ class DetectorModel:
         self.rmax = consts.FLOOR_CDB
         self.crest = 0
         self.tsum = self.ntonal = self.hfsum = self.csum = self.cvar = self.rough = 0
+        self.zbsum = self.zbvar = self.nzb = self.zbpk = 0
+        self.zbprev = -1
         self.nimp = 0
         self.t_imp = -1000
         self.ipk = consts.FLOOR_CDB
@@ -294,8 +307,16 @@ class DetectorModel:
             self.t_rmax = t
             self.crest = f[consts.F_PEAK] - rms
             self.hfpk = f[consts.F_HF]
+            self.zbpk = self.zb
         if f[consts.F_PEAK] > self.peak:
             self.peak = f[consts.F_PEAK]
+        zb = self.zb
+        if zb >= 0:                                           # excess-peak band: where and how it moves
+            self.zbsum += zb
+            self.nzb += 1
+            if self.zbprev >= 0:
+                self.zbvar += zb - self.zbprev if zb >= self.zbprev else self.zbprev - zb
+        self.zbprev = zb
         self.tsum = chk("tsum", self.tsum + f[consts.F_TONAL])
         if f[consts.F_TONAL] >= p["tonal_hi"]:
             self.ntonal += 1
@@ -340,7 +361,7 @@ class DetectorModel:
         return None
 
     def features(self, dur, final):
-        """The 23 segment features (ints) of the frames so far; dur = active duration."""
+        """The 26 segment features (ints) of the frames so far; dur = active duration."""
         p = self.p
         rms = self.rms
         n = len(rms)
@@ -353,10 +374,12 @@ class DetectorModel:
                 dec = k - att
                 break
         sa = self.sum_a if self.sum_a > 0 else 1
+        nz = self.nzb if self.nzb > 0 else 1
         return [dur, self.amax >> 2, (self.sum_a // n) >> 2, self.rexmax, self.jump, att, 100 * sus // n, dec,
                 self.tsum // n, 100 * self.ntonal // n, self.hfsum // n, self.csum // n,
                 100 * self.sum_lf // sa, 100 * self.sum_hf // sa, self.nimp, self.rough // n, self.crest,
-                self.nhot, final, self.cvar // n, self.jmax, self.hfpk, self.ctx >> 4]
+                self.nhot, final, self.cvar // n, self.jmax, self.hfpk, self.ctx >> 4,
+                10 * self.zbsum // nz, 10 * self.zbvar // nz, self.zbpk]
 
     def _decide(self, t, n, final, only):
         x = self.features(n, final)

@@ -192,7 +192,7 @@ def _snr_gain(ev, bg, snr_db):
 
 
 def make_scene(seed, rate=16000, seconds=30.0, background=None, snr_db=None, n_events=None,
-               classes=POSITIVE_CLASSES, confusers=True, level_dbfs=None, clip_gunshots=False):
+               classes=POSITIVE_CLASSES, confusers=True, level_dbfs=None, clip=False):
     """Generate a labelled scene.
 
     Args:
@@ -203,8 +203,8 @@ def make_scene(seed, rate=16000, seconds=30.0, background=None, snr_db=None, n_e
         n_events: number of positive events (about one per 8 s if None).  classes: positive
             classes to draw from.  confusers: add confuser sounds (True, False, or a list of names).
         level_dbfs: background RMS in dBFS (drawn from LEVEL_RANGE_DBFS if None).  The whole mix is
-            turned down if the loudest event would exceed -1 dBFS, unless clip_gunshots is set, in
-            which case the mix is hard-clipped as a close gunshot clips a real microphone.
+            turned down if the loudest event would exceed -1 dBFS, unless clip is set, in
+            which case the mix is hard-clipped as a close shot or scream clips a real microphone.
     Returns:
         Scene.  Events and confusers never overlap, are at least 1.5 s apart and start after 1 s.
     """
@@ -249,7 +249,7 @@ def make_scene(seed, rate=16000, seconds=30.0, background=None, snr_db=None, n_e
     mix = bg + ev_track + conf_track
     peak = np.abs(mix).max()
     scale = 1.0
-    if peak > PEAK_LIMIT and not (clip_gunshots and any(l["class"] == "gunshot" for l in labels)):
+    if peak > PEAK_LIMIT and not clip:
         scale = PEAK_LIMIT / peak
     mix, bg, ev_track = mix * scale, bg * scale, ev_track * scale
     mix = np.clip(mix, -1.0, 1.0 - 2.0 ** -15)

@@ -290,7 +290,7 @@ def scream(rng, rate, duration_s=None, f_peak=None):
     dur = rng.uniform(0.3, 2.5) if duration_s is None else float(duration_s)
     n = int(dur * rate)
     t = np.arange(n) / rate
-    fp = rng.uniform(600, 1500) if f_peak is None else float(f_peak)
+    fp = rng.uniform(450, 1500) if f_peak is None else float(f_peak)
     f_start, f_end = fp * rng.uniform(0.45, 0.8), fp * rng.uniform(0.4, 0.85)
     t_peak = rng.uniform(0.15, 0.5) * dur
     rise = np.sin(0.5 * np.pi * np.minimum(t / t_peak, 1)) ** 0.7
@@ -299,15 +299,20 @@ def scream(rng, rate, duration_s=None, f_peak=None):
     f0 = np.maximum(f0, 280.0)
     vib_hz, vib_depth = rng.uniform(5, 7), rng.uniform(0.01, 0.04)
     f0 *= 1 + vib_depth * np.sin(2 * np.pi * vib_hz * t)
-    f1 = rng.uniform(800, 1200)                               # open, tense vowel
+    f1 = rng.uniform(550, 1200)                               # open, tense vowel
     formants = [f1, rng.uniform(1400, 2000), rng.uniform(2700, 3300), rng.uniform(3800, 4600)]
     bws = [rng.uniform(150, 300), rng.uniform(200, 350), rng.uniform(300, 500), 600]
     env = ramp_env(n, rate, rng.uniform(0.02, 0.12), rng.uniform(0.05, min(0.3, dur / 3)))
     env *= 1 + 0.15 * np.sin(2 * np.pi * rng.uniform(0.5, 2) * t)
+    # real screams are unsteady: the effort wavers every 40-120 ms by a few dB (real_dev clips:
+    # frame-to-frame level change about twice that of a steady synthetic voice)
+    step = rng.uniform(0.04, 0.12)
+    k = int(dur / step) + 2
+    env *= np.interp(t, np.arange(k) * step, 10 ** (rng.normal(0, rng.uniform(1.5, 5.0), k) / 20))
     rough = rng.uniform(0.15, 0.6)
     rough_hz = rng.uniform(30, 150)
     sig = voice(rng, rate, f0, env, formants, bws, rough, rough_hz, breath=rng.uniform(0.05, 0.2),
-                tilt=rng.uniform(0.7, 1.1))
+                tilt=rng.uniform(0.7, 1.6))
     sig = mic_highpass(sig, rate, 80.0)
     sig /= np.abs(sig).max()
     return finish(sig, rate, 0, kind="scream", f_peak_hz=fp, vibrato_hz=vib_hz, roughness_hz=rough_hz)
@@ -326,7 +331,10 @@ def glass_break(rng, rate, duration_s=None, shard_rate=None):
     crack = np.zeros(m)
     k = int(0.008 * rate)                                   # fracture: broadband burst, few ms
     crack[:k] = rng.standard_normal(k) * np.exp(-np.arange(k) / (rng.uniform(0.002, 0.004) * rate))
-    sig[:m] += thud / np.abs(thud).max() * rng.uniform(0.6, 1.1) + 1.2 * crack
+    # the impact is often the loudest moment of a real break (real_dev: the loudest frame is the
+    # impact, the shards fall 10-20 dB below it, a quarter of the energy is under 500 Hz)
+    impact = loguniform(rng, 1.0, 6.0)
+    sig[:m] += impact * (thud / np.abs(thud).max() * rng.uniform(0.6, 1.1) + 1.2 * crack)
     # main pane ringing (breaking glass rings, 1.5-6 kHz, long decays)
     ring = decaying_partials(n, rate, rng.uniform(1500, 6000, 5), rng.uniform(0.05, 0.3, 5),
                              rng.uniform(0.05, 0.15, 5), rng.uniform(0, 6.3, 5))

@@ -93,19 +93,28 @@ def reference_events(x, cfg, ranges=None):
     return out
 
 
-def firmware_events(x, cfg, bench=False, firmware=fwrun.FIRMWARE):
-    """All event records of int16 samples from the firmware on the unix port, and run info."""
+def firmware_events(x, cfg, bench=False, firmware=fwrun.FIRMWARE, mode=None):
+    """All event records of int16 samples from the firmware on the unix port, and run info.
+
+    mode "feat" also returns, in info["decisions"], (frame, feature list) of every
+    classifier decision (run_detect.py)."""
+    mode = "bench" if bench else mode
     with tempfile.TemporaryDirectory(prefix="sednode-det-") as d:
         src = os.path.join(d, "in.raw")
         np.asarray(x, dtype="<i2").tofile(src)
-        args = [src, str(cfg["rate"]), str(cfg["frame"]), str(cfg["hop"])] + (["bench"] if bench else [])
+        args = [src, str(cfg["rate"]), str(cfg["frame"]), str(cfg["hop"])] + ([mode] if mode else [])
         text = fwrun.run_script("run_detect.py", args, firmware=firmware, timeout=3600)
-    evs, info = [], {}
+    evs, info, dec = [], {}, []
     for line in text.strip().splitlines():
         if line.startswith("E "):
             evs.append(tuple(int(v) for v in line.split()[1:]))
+        elif line.startswith("X "):
+            v = [int(w) for w in line.split()[1:]]
+            dec.append((v[0], v[1:]))
         elif line.startswith("frames="):
             info = {k: int(v) for k, v in (kv.split("=") for kv in line.split())}
+    if mode == "feat":
+        info["decisions"] = dec
     return evs, info
 
 

@@ -17,7 +17,6 @@ Parts:
 Evaluation seeds (EVAL_SEED0...) are disjoint from the training seeds of
 dsp_reference/train_detector.py.
 """
-import csv
 import json
 import os
 import sys
@@ -26,13 +25,16 @@ from multiprocessing import Pool
 
 import numpy as np
 
-from dsp_reference import metrics
+from dsp_reference import detect_model, metrics
+from dsp_reference import real_clips as rc
 from dsp_reference.scenes import make_background_hours, make_scene
 from host_tools import audio_io, detect
+from node import detect_table as T
 from node import events
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-REAL_DEV = os.path.join(os.path.dirname(ROOT), "shared", "data", "real_dev")
+REAL_DEV = rc.REAL_DEV
+CV_RESULTS = os.path.join(ROOT, "eval", "train_cv.json")   # written by dsp_reference.train_detector
 CLASSES = ("gunshot", "scream", "glass_break")
 SNRS = (0, 5, 10, 15, 20, 30)
 EVAL_SEED0 = 1000
@@ -172,33 +174,34 @@ def _real_one(args):
 
 def real_clips(cfg, root=REAL_DEV, procs=2):
     """Clip-level results on the real development set, or None when it is absent."""
-    man = os.path.join(root, "MANIFEST.tsv")
-    if not os.path.exists(man):
+    rows = rc.manifest(root)
+    if not rows:
         return None
-    with open(man) as f:
-        rows = list(csv.DictReader(f, delimiter="\t"))
     with Pool(procs) as pool:
         res = pool.map(_real_one, [(r["class"], os.path.join(root, r["file"]), cfg) for r in rows])
-    pos = {c: [0, 0] for c in CLASSES}
     neg, clips = {}, []
     for cls, path, evs in res:
         got = sorted({e["class"] for e in evs})
-        if cls in CLASSES:
-            ok = cls in got
-            pos[cls][0] += ok
-            pos[cls][1] += 1
-        else:
-            ok = not got
+        ok = (cls in got) if cls in CLASSES else not got
+        if cls not in CLASSES:
             n = neg.setdefault(cls, [0, 0])
             n[0] += not ok
             n[1] += 1
         clips.append({"class": cls, "file": os.path.relpath(path, root), "detected": got, "ok": bool(ok)})
-    nfp, nneg = sum(v[0] for v in neg.values()), sum(v[1] for v in neg.values())
-    return {"recall": {c: (v[0] / v[1] if v[1] else None) for c, v in pos.items()},
-            "positives": {c: {"hit": v[0], "n": v[1]} for c, v in pos.items()},
-            "negative_fp_rate": nfp / nneg if nneg else None, "negatives": {"raised": nfp, "n": nneg},
-            "negatives_by_class": {c: {"raised": v[0], "n": v[1]} for c, v in sorted(neg.items())},
-            "clips": clips}
+    out = rc.clip_scores([(c["class"], c["detected"]) for c in clips])
+    out.update({"negatives_by_class": {c: {"raised": v[0], "n": v[1]} for c, v in sorted(neg.items())},
+                "clips": clips, "cross_validated": cross_validated()})
+    return out
+
+
+def cross_validated(path=CV_RESULTS):
+    """The trainer's cross-validated real-clip results when they belong to the shipped table."""
+    try:
+        with open(path) as f:
+            cv = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return cv if cv.get("table_id") == detect_model.table_id(T.NODES) else None
 
 
 def esp32_cost(cfg, seconds=20.0, seed=EVAL_SEED0 + 7):
@@ -241,11 +244,14 @@ def targets(res):
             ok["%s_f1_snr_5" % c] = out["%s_f1_snr_5" % c] >= TARGETS["f1_min_snr_5"]
     ok["fa_per_hour"] = res["false_alarms"]["per_hour"] <= TARGETS["fa_per_hour_max"]
     if res.get("real"):
-        for c, r in res["real"]["recall"].items():
+        # the table may have been trained on these clips: judge by the cross-validated figures then
+        real = res["real"]["cross_validated"] or res["real"]
+        tag = "_cv" if res["real"]["cross_validated"] else ""
+        for c, r in real["recall"].items():
             if r is not None:
-                ok["real_recall_%s" % c] = r >= TARGETS["real_recall_min"]
-        if res["real"]["negative_fp_rate"] is not None:
-            ok["real_negative_fp"] = res["real"]["negative_fp_rate"] <= TARGETS["real_negative_fp_max"]
+                ok["real_recall%s_%s" % (tag, c)] = r >= TARGETS["real_recall_min"]
+        if real["negative_fp_rate"] is not None:
+            ok["real_negative_fp%s" % tag] = real["negative_fp_rate"] <= TARGETS["real_negative_fp_max"]
     if res.get("cost"):
         ok["cpu"] = res["cost"]["est_esp32_cpu_percent"] <= TARGETS["cpu_percent_max"]
     return {"values": out, "met": ok}
@@ -298,11 +304,26 @@ def report_md(res):
     if r is None:
         L.append("Not run (%s)." % ("--quick" if res["quick"] else "real_dev not present"))
     else:
-        L += ["| class | clips | recall |", "|---|---|---|"]
-        for c in CLASSES:
-            L.append("| %s | %d | %s |" % (c, r["positives"][c]["n"], _fmt(r["recall"][c])))
-        L += ["", "Negative clips raising an event: %d of %d (%s)." % (r["negatives"]["raised"], r["negatives"]["n"],
-                                                                      _fmt(r["negative_fp_rate"])), "",
+        cv = r["cross_validated"]
+        if cv:
+            L += ["The shipped table was trained on views of these clips too, so the honest figures are the "
+                  "trainer's: %d-fold cross-validation grouped by %s, each clip scored by a forest that never "
+                  "saw its recording source (`eval/train_cv.json`). The shipped table's own (seen-in-training) "
+                  "figures are in the last column." % (cv["folds"], cv["grouping"]), "",
+                  "| class | clips | recall, cross-validated | recall, shipped table |", "|---|---|---|---|"]
+            for c in CLASSES:
+                L.append("| %s | %d | %s | %s |" % (c, r["positives"][c]["n"], _fmt(cv["recall"][c]),
+                                                    _fmt(r["recall"][c])))
+            L += ["", "Negative clips raising an event: cross-validated %d of %d (%s); shipped table %d of %d (%s)." % (
+                cv["negatives"]["raised"], cv["negatives"]["n"], _fmt(cv["negative_fp_rate"]),
+                r["negatives"]["raised"], r["negatives"]["n"], _fmt(r["negative_fp_rate"]))]
+        else:
+            L += ["| class | clips | recall |", "|---|---|---|"]
+            for c in CLASSES:
+                L.append("| %s | %d | %s |" % (c, r["positives"][c]["n"], _fmt(r["recall"][c])))
+            L += ["", "Negative clips raising an event: %d of %d (%s)." % (
+                r["negatives"]["raised"], r["negatives"]["n"], _fmt(r["negative_fp_rate"]))]
+        L += ["", "Shipped table, by negative class:", "",
               "| negative class | raised | clips |", "|---|---|---|"]
         for c, v in r["negatives_by_class"].items():
             L.append("| %s | %d | %d |" % (c, v["raised"], v["n"]))

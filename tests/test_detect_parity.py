@@ -17,7 +17,7 @@ SCENES = [(71, "traffic", 10.0, False), (72, "babble", 5.0, False), (73, "rain",
 
 
 def _audio(seed, bg, snr, clip):
-    sc = make_scene(seed, seconds=15.0, background=bg, snr_db=snr, clip_gunshots=clip,
+    sc = make_scene(seed, seconds=15.0, background=bg, snr_db=snr, clip=clip,
                     level_dbfs=-20.0 if clip else None)
     return audio_io.to_int16(sc.audio)
 
@@ -39,6 +39,17 @@ def test_firmware_events_identical_to_reference(runs):
         assert fw == ref, "scene %r: firmware %r != reference %r" % (s, fw, ref)
         total += len(ref)
     assert total >= 5                      # the scenes do produce events to compare
+
+
+def test_firmware_segment_features_identical_to_reference():
+    # every classifier input, all NSEGF features, not only the events they lead to
+    for s in SCENES[:3]:
+        x = _audio(*s)
+        _, info = detect.firmware_events(x, CFG, mode="feat")
+        _, samples = detect_model.run(int_model.features(x, CFG), CFG, collect=True)
+        ref = [(t, x_) for _, t, _, x_ in samples]
+        assert len(ref) >= 5 and all(len(v) == detect_model.NSEGF for _, v in ref)
+        assert info["decisions"] == ref, "scene %r: segment features differ" % (s,)
 
 
 def test_reference_stream_equals_one_shot_features(runs):

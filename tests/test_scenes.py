@@ -116,7 +116,7 @@ def test_background_levels_and_clip_option():
     rms = 20 * np.log10(np.sqrt(np.mean(s.background_audio ** 2)))
     assert rms == pytest.approx(s.level_dbfs, abs=0.1) and rms <= -40.0 + 0.1
     c = make_scene(3, seconds=10.0, background="traffic", level_dbfs=-30.0, snr_db=30,
-                   classes=("gunshot",), clip_gunshots=True)
+                   classes=("gunshot",), clip=True)
     assert c.level_dbfs == -30.0                                     # not turned down ...
     assert np.abs(c.audio).max() > PEAK_LIMIT and np.abs(c.audio).max() <= 1.0   # ... but clipped
 

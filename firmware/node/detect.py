@@ -11,7 +11,7 @@
 #      count, and the rms level above its own floor.
 #   2. a segment runs from A >= a_on to hang frames below max(a_off, amax >> end_sh)
 #      (or maxlen); a much stronger onset inside a segment starts a new one.
-#   3. the segment's 23 features (same list as dsp_reference.detect_model.FEATURE_NAMES;
+#   3. the segment's 26 features (same list as dsp_reference.detect_model.FEATURE_NAMES;
 #      the last is a leaky count of recent segment starts: repetitive sounds) go through
 #      the shipped random forest (node/detect_table.py) gap frames after the last impulse
 #      (gunshot only: low latency) and at the segment end; an answer counts when its vote
@@ -50,12 +50,14 @@ _P_RMIN = const(13)         # rms level clamp, cdB
 _NPRM = const(14)
 _CTX_SH = const(7)          # context: decay of the recent-segment activity (~2 s)
 _CTX_INC = const(1024)      # added per segment start
+_NSEGF = const(26)          # segment features (dsp_reference.detect_model.FEATURE_NAMES)
 
 
 @micropython.viper
 def floor(out, fl, dv, prm, res, sgn: int):
     # out: features array('i'); fl, dv: array('i') per band (Q3 cdB); prm: array('i')
-    # (_P_* slots); res: array('i', 6) <- a, a_lf, a_hf, n_hot, rms excess, rms floor.
+    # (_P_* slots); res: array('i', 7) <- a, a_lf, a_hf, n_hot, rms excess, rms floor,
+    # band with the largest excess (-1: none).
     # Values up to |band| << 3 < 2**18: far inside int32.
     o = ptr32(out)
     f = ptr32(fl)
@@ -86,6 +88,8 @@ def floor(out, fl, dv, prm, res, sgn: int):
     alf = 0
     ahf = 0
     nhot = 0
+    zmax = 0
+    zb = -1
     b = 0
     while b < nb:
         v = int(o[7 + b])
@@ -110,6 +114,9 @@ def floor(out, fl, dv, prm, res, sgn: int):
             ahf += z
         if z >= zhot:
             nhot += 1
+        if z > zmax:
+            zmax = z
+            zb = b
         e = v - fb
         if warm:
             fb += e >> 2
@@ -152,6 +159,7 @@ def floor(out, fl, dv, prm, res, sgn: int):
     r[1] = alf
     r[2] = ahf
     r[3] = nhot
+    r[6] = zb
 
 
 @micropython.viper
@@ -227,9 +235,9 @@ class Detector:
         self.sgn = 1 << 31
         self.fl = array("i", bytes(4 * nb))
         self.dv = array("i", bytes(4 * nb))
-        self.res = array("i", bytes(4 * 6))
+        self.res = array("i", bytes(4 * 7))
         self.rms = array("i", bytes(4 * self.maxlen))      # rms of every segment frame
-        self.x = array("i", bytes(4 * 23))                 # segment features
+        self.x = array("i", bytes(4 * _NSEGF))             # segment features
         self.votes = array("i", bytes(4 * events.NCLASSES))
         nc = events.NCLASSES
         self.ev_valid = array("i", bytes(4 * nc))
@@ -244,7 +252,7 @@ class Detector:
         for b in range(self.nb):
             self.fl[b] = 0
             self.dv[b] = self.dev_init
-        for i in range(6):
+        for i in range(7):
             self.res[i] = 0
         for c in range(events.NCLASSES):
             self.ev_valid[c] = 0
@@ -312,6 +320,11 @@ class Detector:
         self.csum = 0
         self.cvar = 0
         self.rough = 0
+        self.zbsum = 0
+        self.zbvar = 0
+        self.nzb = 0
+        self.zbpk = 0
+        self.zbprev = -1
         self.nimp = 0
         self.t_imp = -1000
         self.ipk = _FLOOR
@@ -345,8 +358,16 @@ class Detector:
             self.rmax = rms
             self.crest = pk - rms
             self.hfpk = out[_F_HF]
+            self.zbpk = res[6]
         if pk > self.peak:
             self.peak = pk
+        v = res[6]
+        if v >= 0:                          # excess-peak band: where and how it moves
+            self.zbsum += v
+            self.nzb += 1
+            if self.zbprev >= 0:
+                self.zbvar += v - self.zbprev if v >= self.zbprev else self.zbprev - v
+        self.zbprev = v
         v = out[_F_TONAL]
         self.tsum += v
         if v >= self.tonal_hi:
@@ -393,7 +414,7 @@ class Detector:
         return None
 
     def _features(self, dur, final):
-        # the 23 segment features of the frames so far into self.x; dur = active duration
+        # the 26 segment features of the frames so far into self.x; dur = active duration
         r = self.rms
         n = self.n
         rmax = _FLOOR
@@ -436,6 +457,10 @@ class Detector:
         x[20] = self.jmax
         x[21] = self.hfpk
         x[22] = self.ctx >> 4
+        nz = self.nzb if self.nzb > 0 else 1
+        x[23] = 10 * self.zbsum // nz
+        x[24] = 10 * self.zbvar // nz
+        x[25] = self.zbpk
 
     def _classify(self):
         # forest vote: returns the class id, leaves the confidence in self.conf

@@ -1,12 +1,13 @@
 # SPDX-License-Identifier: MIT
 # Runs the real firmware DSP + detector on the MicroPython unix port (host_tools.detect):
-#   micropython run_detect.py IN.raw RATE FRAME HOP [bench]
+#   micropython run_detect.py IN.raw RATE FRAME HOP [bench|feat]
 # IN.raw: int16 little-endian samples.  Prints one line per event record:
 #   "E class onset dur peak conf shots update frame"
 # then one summary line "frames=F alloc=B det_us=U [calib_ms=C]": B is the heap allocated
 # inside Detector.update() on frames that emitted no event (must be 0), U the total time
 # spent in Detector.update(); with "bench", the viper calibration loop (5,000,000
-# iterations) is timed in the same run so the host can scale U to an ESP32.
+# iterations) is timed in the same run so the host can scale U to an ESP32.  With "feat",
+# every classifier decision also prints "X frame f0 f1 ..." (the segment feature vector).
 import gc
 import sys
 import time
@@ -21,6 +22,14 @@ def main(argv):
     bench = len(argv) > 5 and argv[5] == "bench"
     dsp = DSP(cfg)
     det = Detector(cfg)
+    if len(argv) > 5 and argv[5] == "feat":
+        classify = det._classify
+
+        def traced():
+            gc.collect()                  # the loop runs with the collector off
+            print("X %d %s" % (det.t, " ".join(str(v) for v in det.x)))
+            return classify()
+        det._classify = traced
     hop = cfg["hop"]
     buf = array("h", bytes(2 * hop))
     mv = memoryview(buf)

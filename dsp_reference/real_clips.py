@@ -1,0 +1,169 @@
+# SPDX-License-Identifier: MIT
+"""Real development clips (../shared/data/real_dev) as training material for the detector.
+
+The clips are read from the shared folder and never copied.  Each clip gives several views:
+  * view 0: the clip as ``sednode detect`` sees a file (quiet lead-in, clip, lead-out);
+  * views 1..: the clip mixed into a synthetic street background (dsp_reference.scenes) at a
+    random event-to-background ratio (0-30 dB) and level, sometimes hard-clipped.
+Every decision point of the detector on a view is labelled:
+  * negative clip: none;
+  * positive clip: its class when the segment spans the clip's loudest 50 ms, or when the
+    segment's loudest frame is within LOUD_DB of the clip's loudest frame (later shots of a
+    burst, glass still falling); segments outside the clip are none (background); anything
+    else (quiet sounds inside a positive clip) is left out (label -1): nobody annotated them.
+
+Cross-validation groups clips by recording source (the file name up to the first '-' or '_':
+UrbanSound8K slices of one Freesound recording, one glass-break series, one scream speaker),
+so a fold never holds a slice of a recording that another fold trained on.
+"""
+import csv
+import os
+import re
+import zlib
+
+import numpy as np
+
+from dsp_reference import detect_model, int_model
+from dsp_reference.scenes import BACKGROUNDS, LEVEL_RANGE_DBFS, SELF_NOISE_DBFS, make_background
+from node import consts, events
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REAL_DEV = os.path.join(os.path.dirname(ROOT), "shared", "data", "real_dev")
+POSITIVES = ("gunshot", "scream", "glass_break")
+LOUD_DB = 6              # a segment this close to the clip's loudest frame belongs to the event
+EXCLUDED = -1
+
+
+def manifest(root=REAL_DEV):
+    """Rows (dicts with at least class and file) of MANIFEST.tsv, or [] when absent."""
+    path = os.path.join(root, "MANIFEST.tsv")
+    if not os.path.isfile(path):
+        return []
+    with open(path) as f:
+        return list(csv.DictReader(f, delimiter="\t"))
+
+
+def group_of(file):
+    """Recording-source group of a clip (file name up to the first '-' or '_')."""
+    return re.split(r"[-_]", os.path.basename(file))[0]
+
+
+def fold_of(file, k):
+    """Cross-validation fold 0..k-1 of a clip, by its recording-source group."""
+    return zlib.crc32(group_of(file).encode()) % k
+
+
+def load(root, row, rate):
+    from host_tools.audio_io import load_for_node
+    return load_for_node(os.path.join(root, row["file"]), rate)
+
+
+def file_view(x, rate):
+    """(int16 samples, clip start) as `sednode detect` feeds a file to the detector."""
+    from host_tools import detect
+    pre = detect.lead_in(x, rate)
+    post = detect.lead_in(x, rate, detect.LEAD_OUT_S)
+    return np.concatenate([pre, x, post]), len(pre)
+
+
+def mixed_view(x, rate, rng):
+    """(int16 samples, clip start): the clip inside a synthetic background, random SNR/level."""
+    kind = BACKGROUNDS[rng.integers(len(BACKGROUNDS))]
+    lead = int(rng.uniform(1.5, 2.5) * rate)
+    n = lead + len(x) + int(1.0 * rate)
+    bg = make_background(kind, rng, rate, n / rate)[:n] * 10 ** (rng.uniform(*LEVEL_RANGE_DBFS[kind]) / 20)
+    bg += rng.standard_normal(n) * 10 ** (SELF_NOISE_DBFS / 20)
+    ev = x.astype(np.float64) / 32768.0
+    ev = ev - ev.mean()
+    e = np.sqrt(np.mean(ev ** 2)) + 1e-12
+    snr = float(rng.choice([0, 5, 10, 15, 20, 30]))
+    g = 10 ** (snr / 20) * np.sqrt(np.mean(bg[lead:lead + len(x)] ** 2)) / e
+    mix = bg.copy()
+    mix[lead:lead + len(x)] += g * ev
+    peak = np.abs(mix).max()
+    if rng.random() < 0.3:
+        mix *= rng.uniform(1.0, 4.0) / peak                   # a close, clipping microphone
+    elif peak > 0.9:
+        mix *= 0.9 / peak
+    return np.clip(np.round(mix * 32768.0), -32768, 32767).astype(np.int16), lead
+
+
+def _loudest(x, rate):
+    win = int(0.05 * rate)
+    v = x.astype(np.float64)
+    c = np.concatenate([[0.0], np.cumsum(v * v)])
+    if len(v) <= win:
+        return len(v) // 2
+    return int(np.argmax(c[win:] - c[:-win])) + win // 2
+
+
+def label_samples(samples, feat, cls, start, nclip, loud, cfg):
+    """(features, label) per decision sample of one view (module docstring)."""
+    n, hop = cfg["frame"], cfg["hop"]
+
+    def frame_of(s):
+        return (s - (n - hop)) // hop
+
+    f_start, f_end, f_loud = frame_of(start), frame_of(start + nclip), frame_of(loud)
+    cid = events.class_id(cls) if cls in POSITIVES else events.NONE
+    rms = feat[:, consts.F_RMS]
+    top = int(rms[max(0, f_loud - 2):f_loud + 3].max()) if len(rms) else 0
+    out = []
+    for t0, t, _, x in samples:
+        if cid == events.NONE or t < f_start or t0 > f_end:
+            out.append((x, events.NONE))
+        elif t0 <= f_loud + 1 and t >= f_loud - 1:
+            out.append((x, cid))
+        elif int(rms[t0:t + 1].max()) >= top - 100 * LOUD_DB:
+            out.append((x, cid))
+        else:
+            out.append((x, EXCLUDED))
+    return out
+
+
+def clip_samples(args):
+    """Labelled decision samples of every view of one clip: list of (features, label)."""
+    root, row, views, cfg, forest = args
+    rate = cfg["rate"]
+    x = load(root, row, rate)
+    rng = np.random.default_rng([zlib.crc32(row["file"].encode()), 31])
+    out = []
+    for v in range(views):
+        y, start = file_view(x, rate) if v == 0 else mixed_view(x, rate, rng)
+        feat = int_model.features(y, cfg)
+        _, samples = detect_model.run(feat, cfg, collect=True, forest=forest)
+        out += label_samples(samples, feat, row["class"], start, len(x), start + _loudest(x, rate), cfg)
+    return out
+
+
+def clip_file_features(args):
+    """(class, file, int32 features of the file view, clip start) for clip-level scoring."""
+    root, row, cfg = args
+    x = load(root, row, cfg["rate"])
+    y, start = file_view(x, cfg["rate"])
+    return row["class"], row["file"], int_model.features(y, cfg).astype(np.int32), start
+
+
+def clip_classes(feat, start, cfg, forest=None):
+    """Classes a clip yields (as `sednode detect` reports them) with a given forest."""
+    from host_tools import detect
+    recs = detect_model.run(feat, cfg, forest=forest)
+    return sorted({d["class"] for d in detect.to_dicts(recs, cfg, offset_samples=start,
+                                                        tol_samples=int(detect.ONSET_TOL_S * cfg["rate"]))})
+
+
+def clip_scores(results):
+    """Clip-level recall per positive class and the negative raise rate from (class, got) pairs."""
+    pos = {c: [0, 0] for c in POSITIVES}
+    neg = [0, 0]
+    for cls, got in results:
+        if cls in POSITIVES:
+            pos[cls][0] += cls in got
+            pos[cls][1] += 1
+        else:
+            neg[0] += bool(got)
+            neg[1] += 1
+    return {"recall": {c: (v[0] / v[1] if v[1] else None) for c, v in pos.items()},
+            "positives": {c: {"hit": v[0], "n": v[1]} for c, v in pos.items()},
+            "negative_fp_rate": neg[0] / neg[1] if neg[1] else None,
+            "negatives": {"raised": neg[0], "n": neg[1]}}

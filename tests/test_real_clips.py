@@ -1,0 +1,109 @@
+# SPDX-License-Identifier: MIT
+"""Real-clip training material: grouping by recording source, labelling of decision points,
+clip-level scoring, and the tie between cross-validated results and the shipped table.
+Runs on a small fake clip folder (the shared real_dev set is not needed)."""
+import json
+
+import numpy as np
+import pytest
+
+from dsp_reference import detect_model, real_clips as rc, train_detector
+from dsp_reference.sounds import make_event
+from host_tools import audio_io, evaluate
+from node import consts, events
+from node import detect_table as T
+
+CFG = {"rate": 16000, "frame": 512, "hop": 256}
+
+
+def test_groups_follow_the_recording_source():
+    assert rc.group_of("gunshot/135526-6-3-0.wav") == rc.group_of("x/135526-6-12-0.wav") == "135526"
+    assert rc.group_of("scream/PPH8_15_6_0_25_0_0_0.wav") == "PPH8"
+    assert rc.group_of("glass_break/GBTD-01-01-LP-gb13_000.wav") == "GBTD"
+    assert rc.fold_of("a/135526-6-3-0.wav", 4) == rc.fold_of("b/135526-6-0-0.wav", 4)
+    folds = {rc.fold_of("g/%d-6-0-0.wav" % i, 4) for i in range(40)}
+    assert folds == {0, 1, 2, 3}
+
+
+def _feat(rms):
+    f = np.zeros((len(rms), consts.NFEAT), dtype=np.int64)
+    f[:, consts.F_RMS] = rms
+    return f
+
+
+def test_labels_of_decision_points():
+    n, hop = CFG["frame"], CFG["hop"]
+    rms = np.full(100, -6000)
+    rms[40:44] = -1000               # the clip's loudest moment: frames 40..43
+    rms[60:62] = -1400               # a second shot, 4 dB below: the same event
+    rms[80:82] = -3000               # a quiet sound inside the clip: unlabelled
+    feat = _feat(rms)
+    start = 30 * hop + n - hop       # the clip spans frames 30..90
+    nclip = 60 * hop
+    loud = 41 * hop + n - hop
+    samples = [(5, 12, 1, "before"), (38, 45, 1, "spans"), (58, 63, 1, "second"), (78, 83, 1, "quiet"),
+               (95, 99, 1, "after")]
+    got = {x: y for x, y in rc.label_samples(samples, feat, "gunshot", start, nclip, loud, CFG)}
+    assert got == {"before": events.NONE, "spans": events.GUNSHOT, "second": events.GUNSHOT,
+                   "quiet": rc.EXCLUDED, "after": events.NONE}
+    neg = rc.label_samples(samples, feat, "siren", start, nclip, loud, CFG)
+    assert {y for _, y in neg} == {events.NONE}
+
+
+def test_clip_scores():
+    s = rc.clip_scores([("gunshot", ["gunshot"]), ("gunshot", []), ("scream", ["gunshot"]),
+                        ("siren", []), ("siren", ["scream"]), ("dog_bark", [])])
+    assert s["recall"] == {"gunshot": 0.5, "scream": 0.0, "glass_break": None}
+    assert s["negatives"] == {"raised": 1, "n": 3}
+    assert s["negative_fp_rate"] == pytest.approx(1 / 3)
+
+
+@pytest.fixture(scope="module")
+def fake_dev(tmp_path_factory):
+    root = tmp_path_factory.mktemp("real_dev")
+    rng = np.random.default_rng(5)
+    rows = []
+    for cls, kind in (("gunshot", "gunshot"), ("siren", "siren")):
+        sig, _ = make_event(kind, rng, 22050)
+        x = np.concatenate([np.zeros(4410), sig * 0.5, np.zeros(4410)]) + rng.standard_normal(len(sig) + 8820) * 1e-3
+        (root / cls).mkdir()
+        audio_io.write_wav(str(root / cls / ("777-6-0-0.wav" if cls == "gunshot" else "888-8-0-0.wav")),
+                           audio_io.to_int16(x), 22050)
+        rows.append("%s\t%s/%s" % (cls, cls, "777-6-0-0.wav" if cls == "gunshot" else "888-8-0-0.wav"))
+    (root / "MANIFEST.tsv").write_text("class\tfile\n" + "\n".join(rows) + "\n")
+    return str(root)
+
+
+def test_clip_samples_are_labelled(fake_dev):
+    rows = rc.manifest(fake_dev)
+    assert [r["class"] for r in rows] == ["gunshot", "siren"]
+    shot = rc.clip_samples((fake_dev, rows[0], 2, CFG, None))
+    assert events.GUNSHOT in {y for _, y in shot}
+    assert all(len(x) == detect_model.NSEGF for x, _ in shot)
+    siren = rc.clip_samples((fake_dev, rows[1], 2, CFG, None))
+    assert siren and {y for _, y in siren} == {events.NONE}
+    assert rc.manifest(fake_dev + "/missing") == []
+
+
+def test_sample_weights_steer_the_forest():
+    X = np.array([[0, 5]] * 20 + [[0, 5]] * 20, dtype=np.int64)
+    y = np.array([1] * 20 + [2] * 20)
+    P = dict(train_detector.FOREST, ntrees=1, mtry=2)
+    for w_shot, want in ((3.0, 1), (1 / 3.0, 2)):
+        sw = np.array([w_shot] * 20 + [1.0] * 20)
+        forest = train_detector.flat_forest(*train_detector.train_forest(X, y, P, sw=sw))
+        assert detect_model.forest_predict([0, 5] + [0] * 21, forest)[0] == want
+
+
+def test_cross_validated_results_must_belong_to_the_shipped_table(tmp_path, fake_dev):
+    p = tmp_path / "cv.json"
+    assert evaluate.cross_validated(str(p)) is None
+    cv = {"recall": {"gunshot": 0.5}, "table_id": "0" * 16}
+    p.write_text(json.dumps(cv))
+    assert evaluate.cross_validated(str(p)) is None              # another table's results
+    cv["table_id"] = detect_model.table_id(T.NODES)
+    p.write_text(json.dumps(cv))
+    assert evaluate.cross_validated(str(p))["recall"] == {"gunshot": 0.5}
+    res = evaluate.real_clips(CFG, fake_dev, procs=1)
+    assert res["positives"]["gunshot"]["n"] == 1 and res["negatives"]["n"] == 1
+    assert len(res["clips"]) == 2
