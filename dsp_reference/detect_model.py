@@ -183,6 +183,9 @@ class DetectorModel:
                 self.fl[b] = v
             fl = self.fl[b]
             z = chk("z", ((v - fl) >> 3) - (self.dv[b] >> 2))
+            if z > zmax:                                     # the band standing out most
+                zmax = z                                     # (before the clamp: a loud event
+                zb = b                                       # saturates many bands)
             if z < 0:
                 z = 0
             elif z > p["zcap"]:
@@ -194,9 +197,6 @@ class DetectorModel:
                 ahf += z
             if z >= p["zhot"]:
                 nhot += 1
-            if z > zmax:                                     # the band standing out most
-                zmax = z
-                zb = b
             d = chk("v-fl", v - fl)
             if warm:
                 fl += d >> 2

@@ -211,7 +211,8 @@ def gunshot(rng, rate, distance_m=None, crack=None, n_shots=None, interval_s=Non
     Args:
         distance_m: 10-300 m (log-uniform if None).  crack: supersonic N-wave before the blast
             (30 % if None).  n_shots: 1, or 2-6 for a burst (25 % bursts if None).
-        interval_s: shot spacing 0.08-0.6 s.  tail_s: reverberant decay (-60 dB) time 0.1-0.8 s.
+        interval_s: shot spacing 0.08-0.6 s.  tail_s: reverberant decay (-60 dB) time 0.1-0.8 s
+            (30 % if None: 0.8-2 s with 0-8 dB more reverberation, an enclosed street).
     """
     d = loguniform(rng, 10, 300) if distance_m is None else float(distance_m)
     crack = bool(rng.random() < 0.3) if crack is None else bool(crack)
@@ -219,9 +220,13 @@ def gunshot(rng, rate, distance_m=None, crack=None, n_shots=None, interval_s=Non
         n_shots = 1 if rng.random() < 0.75 else int(rng.integers(2, 7))
     if interval_s is None:
         interval_s = rng.uniform(0.08, 0.13) if rng.random() < 0.5 else rng.uniform(0.2, 0.6)
-    tail_s = rng.uniform(0.1, 0.8) if tail_s is None else float(tail_s)
+    long_tail = tail_s is None and rng.random() < 0.3
+    if tail_s is None:
+        # 30 %: a street canyon, underpass or courtyard -- the real clips' tails run to 2 s
+        tail_s = rng.uniform(0.8, 2.0) if long_tail else rng.uniform(0.1, 0.8)
+    tail_s = float(tail_s)
     h_src, h_mic = rng.uniform(1.0, 1.6), rng.uniform(3.0, 5.0)
-    reverb_db = -20 + 12 * np.log10(d / 10) / np.log10(30) + rng.uniform(-3, 3)
+    reverb_db = -20 + 12 * np.log10(d / 10) / np.log10(30) + rng.uniform(-3, 3) + (rng.uniform(0, 8) if long_tail else 0)
     shots, onsets = [], []
     pos = 0
     for i in range(n_shots):
@@ -286,17 +291,22 @@ def ramp_env(n, rate, attack_s, release_s):
 
 
 def scream(rng, rate, duration_s=None, f_peak=None):
-    """Scream: arcing f0 (300-1500 Hz) with 5-7 Hz vibrato, rough, formant-coloured harmonics."""
+    """Scream: arcing f0 (about 250-1500 Hz) with 5-7 Hz vibrato, rough, formant-coloured
+    harmonics, and the irregularities of real screams: register jumps of f0, stretches of
+    period doubling (subharmonics), noisy phonation, and an effort that wavers."""
     dur = rng.uniform(0.3, 2.5) if duration_s is None else float(duration_s)
     n = int(dur * rate)
     t = np.arange(n) / rate
-    fp = rng.uniform(450, 1500) if f_peak is None else float(f_peak)
+    male = rng.random() < 0.2
+    fp = (rng.uniform(400, 900) if male else rng.uniform(450, 1500)) if f_peak is None else float(f_peak)
     f_start, f_end = fp * rng.uniform(0.45, 0.8), fp * rng.uniform(0.4, 0.85)
     t_peak = rng.uniform(0.15, 0.5) * dur
     rise = np.sin(0.5 * np.pi * np.minimum(t / t_peak, 1)) ** 0.7
     fall = np.where(t > t_peak, ((t - t_peak) / (dur - t_peak + 1e-9)) ** 2, 0)
     f0 = f_start + (fp - f_start) * rise - (fp - f_end) * fall
-    f0 = np.maximum(f0, 280.0)
+    for _ in range(int(rng.integers(0, 4))):                  # register breaks: sudden f0 jumps
+        f0 = f0 * np.where(t >= rng.uniform(0.1, 0.9) * dur, rng.uniform(0.75, 1.3), 1.0)
+    f0 = np.maximum(f0, 220.0 if male else 280.0)
     vib_hz, vib_depth = rng.uniform(5, 7), rng.uniform(0.01, 0.04)
     f0 *= 1 + vib_depth * np.sin(2 * np.pi * vib_hz * t)
     f1 = rng.uniform(550, 1200)                               # open, tense vowel
@@ -311,11 +321,26 @@ def scream(rng, rate, duration_s=None, f_peak=None):
     env *= np.interp(t, np.arange(k) * step, 10 ** (rng.normal(0, rng.uniform(1.5, 5.0), k) / 20))
     rough = rng.uniform(0.15, 0.6)
     rough_hz = rng.uniform(30, 150)
-    sig = voice(rng, rate, f0, env, formants, bws, rough, rough_hz, breath=rng.uniform(0.05, 0.2),
-                tilt=rng.uniform(0.7, 1.6))
+    tilt = rng.uniform(0.7, 1.6)
+    sig = voice(rng, rate, f0, env, formants, bws, rough, rough_hz, breath=rng.uniform(0.05, 0.5), tilt=tilt)
+    if rng.random() < 0.6:
+        # period doubling in stretches: a voice at f0/2 gated in and out (energy below 500 Hz
+        # and a spectrum that jumps, as in the real clips)
+        gate = np.clip(_gate(rng, n, rate, rng.uniform(2, 6)), 0, 1)
+        sig += rng.uniform(0.15, 0.5) * voice(rng, rate, f0 / 2, env * gate, formants, bws, breath=0.0, tilt=tilt)
     sig = mic_highpass(sig, rate, 80.0)
     sig /= np.abs(sig).max()
     return finish(sig, rate, 0, kind="scream", f_peak_hz=fp, vibrato_hz=vib_hz, roughness_hz=rough_hz)
+
+
+def _gate(rng, n, rate, hz):
+    """Random on/off curve (smooth edges, about hz changes per second), values near 0 or 1."""
+    k = int(n / rate * hz) + 2
+    knots = (rng.random(k) < 0.5).astype(float)
+    x = np.linspace(0, k - 1, n)
+    i = np.minimum(x.astype(int), k - 2)
+    w = 0.5 - 0.5 * np.cos(np.pi * (x - i))
+    return knots[i] * (1 - w) + knots[i + 1] * w
 
 
 # ---------------------------------------------------------------- glass break

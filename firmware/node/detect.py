@@ -103,6 +103,9 @@ def floor(out, fl, dv, prm, res, sgn: int):
         fb |= -(fb & sgn)
         db = int(d[b])
         z = ((v - fb) >> 3) - (db >> 2)
+        if z > zmax:                    # the band standing out most (before the clamp)
+            zmax = z
+            zb = b
         if z < 0:
             z = 0
         elif z > zcap:
@@ -114,9 +117,6 @@ def floor(out, fl, dv, prm, res, sgn: int):
             ahf += z
         if z >= zhot:
             nhot += 1
-        if z > zmax:
-            zmax = z
-            zb = b
         e = v - fb
         if warm:
             fb += e >> 2
