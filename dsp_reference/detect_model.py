@@ -386,8 +386,8 @@ class DetectorModel:
         if self.collect:
             self.samples.append((self.t0, t, final, x))
         c, conf = forest_predict(x, self.forest)
-        if c == 0 or conf < self.p["conf"][c] or (only and (c != only or conf < self.p["conf_early"])):
-            return None
+        if c == 0 or (conf < self.p["conf_early"] if only else conf < self.p["conf"][c]) or (only and c != only):
+            return None                                       # early: its own threshold only
         if conf < self.p["conf_switch"]:
             for k in range(1, events.NCLASSES):              # right after another class's event:
                 if k != c and self.ev_valid[k] and self.t0 - self.ev_end[k] <= self.p["refr"]:

@@ -60,11 +60,16 @@ def test_shots_far_apart_are_separate_events():
     assert [e["shots"] for e in ev] == [1, 1]
 
 
-def test_scream_is_a_scream():
-    sig = make_event("scream", np.random.default_rng(3), RATE, duration_s=1.2)[0]
-    ev = _events(_mix([(sig, 2.0, 0.3)], seed=6))
-    assert [e["class"] for e in ev] == ["scream"]
-    assert abs(ev[0]["onset_s"] - 2.0) <= 0.15
+def test_screams_are_screams():
+    # six clear screams in traffic: at least five reported as one scream at the right time, and
+    # none as anything else (the detector still misses some screams: docs/detector.md)
+    hits = 0
+    for seed in range(6):
+        sig = make_event("scream", np.random.default_rng(seed), RATE, duration_s=1.2)[0]
+        ev = _events(_mix([(sig, 2.0, 0.3)], seed=6))
+        assert all(e["class"] == "scream" for e in ev) and len(ev) <= 1
+        hits += len(ev) == 1 and abs(ev[0]["onset_s"] - 2.0) <= 0.15
+    assert hits >= 5
 
 
 def test_glass_break_is_glass_break():

@@ -480,8 +480,8 @@ class Detector:
     def _decide(self, t, n, final, only):
         self._features(n, final)
         c = self._classify()
-        if c == 0 or self.conf < self.conf_min[c] or (only and (c != only or self.conf < self.conf_early)):
-            return None
+        if c == 0 or (self.conf < self.conf_early if only else self.conf < self.conf_min[c]) or (only and c != only):
+            return None                     # early: its own threshold only
         if self.conf < self.conf_switch:
             for k in range(1, events.NCLASSES):     # right after another class's event:
                 if k != c and self.ev_valid[k] and self.t0 - self.ev_end[k] <= self.refr:
