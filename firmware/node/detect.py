@@ -505,7 +505,8 @@ class Detector:
         self.seg_cls = c
         self.ev_valid[c] = 1
         self.ev_end[c] = self.t_last
-        self.ev_shots[c] = self.seg_base + self.nimp if c == events.GUNSHOT else 0
+        n = self.seg_base + self.nimp
+        self.ev_shots[c] = (n if n > 0 else 1) if c == events.GUNSHOT else 0   # a shot event holds >= 1 shot
         self.ev_peak[c] = self.peak
         if conf > self.ev_conf[c] or not upd:
             self.ev_conf[c] = conf
