@@ -20,6 +20,8 @@ Stages (docs/detector.md has the reasoning):
      gunshot; conf_switch for a segment right after another class's event); refractory
      merging of same-class events into updates.
 """
+import hashlib
+
 import numpy as np
 
 from dsp_reference import int_model
@@ -92,7 +94,6 @@ def decode_forest(trees):
 
 def table_id(trees):
     """Fingerprint of a forest's per-tree NODES bytes (ties training-time results to a table)."""
-    import hashlib
     return hashlib.sha256(b"".join(trees)).hexdigest()[:16]
 
 

@@ -123,7 +123,7 @@ def label_samples(samples, feat, cls, start, nclip, loud, cfg):
 
 def clip_samples(args):
     """Labelled decision samples of every view of one clip: list of (features, label)."""
-    root, row, views, cfg, forest = args
+    root, row, views, cfg = args
     rate = cfg["rate"]
     x = load(root, row, rate)
     rng = np.random.default_rng([zlib.crc32(row["file"].encode()), 31])
@@ -131,7 +131,7 @@ def clip_samples(args):
     for v in range(views):
         y, start = file_view(x, rate) if v == 0 else mixed_view(x, rate, rng)
         feat = int_model.features(y, cfg)
-        _, samples = detect_model.run(feat, cfg, collect=True, forest=forest)
+        _, samples = detect_model.run(feat, cfg, collect=True)
         out += label_samples(samples, feat, row["class"], start, len(x), start + _loudest(x, rate), cfg)
     return out
 

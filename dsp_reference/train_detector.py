@@ -83,16 +83,26 @@ def _train_snr(rng):
     return None if u < 0.6 else float(rng.choice(SNRS))
 
 
-def scene_samples(seed):
-    """(X rows, y) of every decision point of one training scene."""
-    rng = np.random.default_rng([seed, 77])
-    clip = bool(rng.random() < 0.2)
+def _scene_rows(seed, salt, p_clip, level_hi, p_chain):
+    """(X rows, y) of every decision point of one training scene: clipped (probability p_clip,
+    background level -30..level_hi dBFS) and, with probability p_chain, through a random
+    recording chain."""
+    rng = np.random.default_rng([seed, salt])
+    clip = bool(rng.random() < p_clip)
     snr = _train_snr(rng)
     sc = make_scene(seed, seconds=30.0, snr_db=snr, clip=clip,
-                    level_dbfs=float(rng.uniform(-30, -12)) if clip else None)
-    feat = int_model.features(to_int16(sc.audio), CFG)
+                    level_dbfs=float(rng.uniform(-30, level_hi)) if clip else None)
+    audio = sc.audio
+    if p_chain and rng.random() < p_chain:
+        audio = recording_chain(audio, rng, CFG["rate"])
+    feat = int_model.features(to_int16(audio), CFG)          # to_int16 clips at full scale
     _, samples = detect_model.run(feat, CFG, collect=True)
     return [(x, _label(t0, sc.labels, CFG)) for t0, _, _, x in samples]
+
+
+def scene_samples(seed):
+    """(X rows, y) of every decision point of one training scene (20 % clipped)."""
+    return _scene_rows(seed, 77, 0.2, -12, 0.0)
 
 
 def recording_chain(x, rng, rate):
@@ -104,18 +114,8 @@ def recording_chain(x, rng, rate):
 
 
 def aug_scene_samples(seed):
-    """Like scene_samples, with more clipping and (75 %) a darker recording chain."""
-    rng = np.random.default_rng([seed, 78])
-    clip = bool(rng.random() < 0.5)
-    snr = _train_snr(rng)
-    sc = make_scene(seed, seconds=30.0, snr_db=snr, clip=clip,
-                    level_dbfs=float(rng.uniform(-30, -10)) if clip else None)
-    x = sc.audio
-    if rng.random() < 0.75:
-        x = recording_chain(x, rng, CFG["rate"])
-    feat = int_model.features(to_int16(np.clip(x, -1, 1)), CFG)
-    _, samples = detect_model.run(feat, CFG, collect=True)
-    return [(x, _label(t0, sc.labels, CFG)) for t0, _, _, x in samples]
+    """Like scene_samples, with more clipping (50 %) and (75 %) a darker recording chain."""
+    return _scene_rows(seed, 78, 0.5, -10, 0.75)
 
 
 def val_scene_features(args):
@@ -274,7 +274,7 @@ def collect_real(root, views, procs=2):
     Returns (X, y, fold source file per row) without the excluded rows; empty when absent."""
     rows = real_clips.manifest(root)
     with Pool(procs) as pool:
-        parts = pool.map(real_clips.clip_samples, [(root, r, views, CFG, None) for r in rows], chunksize=2)
+        parts = pool.map(real_clips.clip_samples, [(root, r, views, CFG) for r in rows], chunksize=2)
     X, y, files = [], [], []
     for r, part in zip(rows, parts):
         for x, lab in part:

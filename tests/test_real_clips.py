@@ -77,10 +77,10 @@ def fake_dev(tmp_path_factory):
 def test_clip_samples_are_labelled(fake_dev):
     rows = rc.manifest(fake_dev)
     assert [r["class"] for r in rows] == ["gunshot", "siren"]
-    shot = rc.clip_samples((fake_dev, rows[0], 2, CFG, None))
+    shot = rc.clip_samples((fake_dev, rows[0], 2, CFG))
     assert events.GUNSHOT in {y for _, y in shot}
     assert all(len(x) == detect_model.NSEGF for x, _ in shot)
-    siren = rc.clip_samples((fake_dev, rows[1], 2, CFG, None))
+    siren = rc.clip_samples((fake_dev, rows[1], 2, CFG))
     assert siren and {y for _, y in siren} == {events.NONE}
     assert rc.manifest(fake_dev + "/missing") == []
 
