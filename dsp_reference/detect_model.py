@@ -12,11 +12,13 @@ Stages (docs/detector.md has the reasoning):
      per-band mean absolute deviation (Q3) learned outside events;
   2. activity A = sum over bands of clamp(band - floor - 2*dev, 0, ZCAP), with its low- and
      high-frequency parts and the count of "hot" bands; broadband level above the rms floor;
-  3. segmentation: start at A >= A_ON, end after HANG frames of A < A_OFF or at MAXLEN;
-     impulses = frame-to-frame rms jumps >= IMP_JUMP while >= IMP_MIN above the rms floor;
-  4. decision: a random forest over 26 integer segment features (table shipped in
-     node/detect_table.py), GAP frames after the last impulse (early, gunshot only) and
-     at the segment end; per-class vote-share thresholds (conf_*; conf_early for the early
+  3. segmentation: start at A >= A_ON, end after HANG frames of A < A_OFF or at MAXLEN
+     (a much stronger onset past the first SPLIT_AGE frames starts a new segment);
+     impulses = rms rises >= IMP_JUMP over one or two frames while >= IMP_MIN above the
+     rms floor;
+  4. decision: a random forest over 31 integer segment features (table shipped in
+     node/detect_table.py), GAP frames after the first and the last impulse (early,
+     gunshot only) and at the segment end; per-class vote-share thresholds (conf_*; conf_early for the early
      gunshot; conf_switch for a segment right after another class's event); refractory
      merging of same-class events into updates.
 """
@@ -28,10 +30,11 @@ from dsp_reference import int_model
 from node import consts, events
 from node import detect_table as T
 
-NSEGF = 26               # segment feature count (FEATURE_NAMES)
+NSEGF = 31               # segment feature count (FEATURE_NAMES)
 FEATURE_NAMES = ("dur", "amax", "amean", "rexmax", "jump", "attack", "sustain", "decay", "tonal_mean",
                  "tonal_frac", "hf_mean", "cen_mean", "lf_share", "hf_share", "nimp", "rough", "crest",
-                 "nhot", "final", "cen_var", "jmax", "hf_peak", "ctx", "zb_mean", "zb_var", "zb_peak")
+                 "nhot", "final", "cen_var", "jmax", "hf_peak", "ctx", "zb_mean", "zb_var", "zb_peak",
+                 "voiced", "pitch_mean", "pitch_var", "harm_mean", "pitch_peak")
 
 
 CTX_SH = 7               # context: decay of the recent-segment activity (1/128 per frame, ~2 s)
@@ -63,10 +66,10 @@ def params(cfg):
     out = {"nb": nb, "b_lf": b_lf, "b_hf": b_hf,
            "rise": max(1, P["rise_cdb_s"] * 8 * hop // rate),
            "rise_seg": max(1, P["rise_seg_cdb_s"] * 8 * hop // rate)}
-    for k in ("warm", "min_start", "hang", "maxlen", "gap", "imp_sep", "refr"):
+    for k in ("warm", "min_start", "hang", "maxlen", "gap", "imp_sep", "refr", "split_age"):
         out[k] = frames_for_ms(P[k + "_ms"], cfg)
     for k in ("fall_sh", "dev_sh", "end_sh", "band_min", "rms_min", "dev_init", "dev_cap", "zcap", "zhot", "a_on", "a_off", "split_a", "imp_jump", "imp_rel",
-              "imp_min", "sus_db", "decay_db", "tonal_hi"):
+              "imp_min", "sus_db", "decay_db", "tonal_hi", "voiced_cdb"):
         out[k] = P[k]
     out["conf"] = [101, P["conf_gunshot"], P["conf_scream"], P["conf_glass"]]
     out["conf_early"] = P["conf_early"]
@@ -156,6 +159,7 @@ class DetectorModel:
         self.dv = [self.p["dev_init"]] * nb
         self.flr = 0
         self.prev_rms = consts.FLOOR_CDB
+        self.prev2_rms = consts.FLOOR_CDB
         self.prev_cen = 0
         self.act = 0
         self.in_seg = False
@@ -242,8 +246,9 @@ class DetectorModel:
         rms = f[consts.F_RMS]
         t = self.t
         ev = None
-        if self.in_seg and a >= p["split_a"] and a >= self.amax << 1:
+        if self.in_seg and t - self.t0 >= p["split_age"] and a >= p["split_a"] and a >= self.amax << 1:
             ev = self._close(t)                               # a much stronger onset: new segment
+            #                                                   (not in a segment's first frames: its own onset)
         if not self.in_seg:
             if a >= p["a_on"] and t >= p["min_start"]:
                 self._start(t)
@@ -251,6 +256,7 @@ class DetectorModel:
             e2 = self._frame(t, f, a, alf, ahf, nhot, rex)
             if e2 is not None:
                 ev = e2
+        self.prev2_rms = self.prev_rms
         self.prev_rms = rms
         self.prev_cen = f[consts.F_CENTROID]
         self.act -= self.act >> CTX_SH                        # recent segment starts (context)
@@ -276,8 +282,11 @@ class DetectorModel:
         self.tsum = self.ntonal = self.hfsum = self.csum = self.cvar = self.rough = 0
         self.zbsum = self.zbvar = self.nzb = self.zbpk = 0
         self.zbprev = -1
+        self.nv = self.psum = self.pdsum = self.npd = self.hsum = self.ppk = 0
+        self.pprev = -1
         self.nimp = 0
         self.t_imp = -1000
+        self.t_imp0 = -1000
         self.ipk = consts.FLOOR_CDB
         self.peak = consts.FLOOR_CDB
         self.seg_cls = 0
@@ -288,6 +297,7 @@ class DetectorModel:
         chk = self.ranges.chk if self.ranges else (lambda n, v: v)
         rms = f[consts.F_RMS]
         dr = rms - self.prev_rms
+        dr2 = rms - min(self.prev_rms, self.prev2_rms)       # over two frames: a shot in a long tail
         i = t - self.t0
         self.rms.append(rms)
         self.sum_a = chk("sum_a", self.sum_a + a)
@@ -309,6 +319,7 @@ class DetectorModel:
             self.crest = f[consts.F_PEAK] - rms
             self.hfpk = f[consts.F_HF]
             self.zbpk = self.zb
+            self.ppk = f[consts.F_PITCH] if f[consts.F_HARM] >= p["voiced_cdb"] else 0
         if f[consts.F_PEAK] > self.peak:
             self.peak = f[consts.F_PEAK]
         zb = self.zb
@@ -318,6 +329,17 @@ class DetectorModel:
             if self.zbprev >= 0:
                 self.zbvar += zb - self.zbprev if zb >= self.zbprev else self.zbprev - zb
         self.zbprev = zb
+        self.hsum = chk("hsum", self.hsum + f[consts.F_HARM])
+        if f[consts.F_HARM] >= p["voiced_cdb"]:                # voiced: where the pitch sits, how it moves
+            pz = f[consts.F_PITCH]
+            self.nv += 1
+            self.psum = chk("psum", self.psum + pz)
+            if self.pprev >= 0:
+                self.pdsum = chk("pdsum", self.pdsum + (pz - self.pprev if pz >= self.pprev else self.pprev - pz))
+                self.npd += 1
+            self.pprev = pz
+        else:
+            self.pprev = -1
         self.tsum = chk("tsum", self.tsum + f[consts.F_TONAL])
         if f[consts.F_TONAL] >= p["tonal_hi"]:
             self.ntonal += 1
@@ -330,9 +352,11 @@ class DetectorModel:
         if t - self.t_imp < p["imp_sep"]:
             if rms > self.ipk:
                 self.ipk = rms                                # the impulse's own peak level
-        elif dr >= p["imp_jump"] and rex >= p["imp_min"] and rms >= self.ipk - p["imp_rel"]:
+        elif dr2 >= p["imp_jump"] and rex >= p["imp_min"] and rms >= self.ipk - p["imp_rel"]:
             self.nimp += 1                                    # not a weaker echo of the last one
             self.t_imp = t
+            if self.nimp == 1:
+                self.t_imp0 = t
             self.ipk = rms
         off = self.amax >> p["end_sh"]
         if off < p["a_off"]:
@@ -343,7 +367,7 @@ class DetectorModel:
         else:
             self.quiet += 1
         ev = None
-        if self.seg_cls == 0 and self.nimp > 0 and t - self.t_imp == p["gap"]:
+        if self.seg_cls == 0 and self.nimp > 0 and (t - self.t_imp == p["gap"] or t - self.t_imp0 == p["gap"]):
             ev = self._decide(t, t - self.t0 + 1, 0, events.GUNSHOT)
         if self.quiet >= p["hang"] or i + 1 >= p["maxlen"]:
             e2 = self._close(t)
@@ -362,7 +386,7 @@ class DetectorModel:
         return None
 
     def features(self, dur, final):
-        """The 26 segment features (ints) of the frames so far; dur = active duration."""
+        """The 31 segment features (ints) of the frames so far; dur = active duration."""
         p = self.p
         rms = self.rms
         n = len(rms)
@@ -380,7 +404,9 @@ class DetectorModel:
                 self.tsum // n, 100 * self.ntonal // n, self.hfsum // n, self.csum // n,
                 100 * self.sum_lf // sa, 100 * self.sum_hf // sa, self.nimp, self.rough // n, self.crest,
                 self.nhot, final, self.cvar // n, self.jmax, self.hfpk, self.ctx >> 4,
-                10 * self.zbsum // nz, 10 * self.zbvar // nz, self.zbpk]
+                10 * self.zbsum // nz, 10 * self.zbvar // nz, self.zbpk,
+                100 * self.nv // n, self.psum // self.nv if self.nv else 0,
+                self.pdsum // self.npd if self.npd else 0, self.hsum // n, self.ppk]
 
     def _decide(self, t, n, final, only):
         x = self.features(n, final)

@@ -24,7 +24,7 @@ def analyse(x, cfg):
     """Features of samples x (int16 units, any float/int array).
 
     Returns a dict of arrays: spectrum (F, n/2+1) complex, bands_db (F, NBANDS),
-    peak_db, rms_db, flux_db, centroid_hz, hf_ratio, tonal_db (each (F,)).
+    peak_db, rms_db, flux_db, centroid_hz, hf_ratio, tonal_db, pitch_hz, harm_db (each (F,)).
     """
     n, hop, rate = cfg["frame"], cfg["hop"], cfg["rate"]
     fr = frames_of(x, n, hop, np.float64)
@@ -49,6 +49,7 @@ def analyse(x, cfg):
     bmean = band.mean(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         tonal = np.where(bmean > 0, 10 * np.log10(band.max(axis=1) / np.where(bmean > 0, bmean, 1)), 0.0)
+    pitch_hz, harm_db = pitch(P, rate, n)
     peak = np.abs(fr).max(axis=1) if len(fr) else np.zeros(0)
     return {
         "spectrum": X,
@@ -59,4 +60,24 @@ def analyse(x, cfg):
         "centroid_hz": np.where(tot > 0, centroid, 0.0),
         "hf_ratio": np.where(tot > 0, hf, 0.0),
         "tonal_db": tonal,
+        "pitch_hz": pitch_hz,
+        "harm_db": harm_db,
     }
+
+
+def pitch(P, rate, n):
+    """Harmonic comb over the bin powers P (F, n/2+1): f0 candidate with the largest mean
+    peak-to-valley log power over PITCH_NH harmonics (node/consts.py), and that mean in dB.
+    The bin powers are floored 60 dB below the frame's strongest bin, about where the
+    fixed-point power (kept to 20 bits) runs out."""
+    clo, chi, kp = consts.pitch_bins(rate, n)
+    top = P[:, 1:].max(axis=1, initial=0.0)[:, None] if len(P) else np.zeros((0, 1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        L = 10 * np.log10(P + np.where(top > 0, top, 1.0) * 1e-6)
+    best = np.full(len(P), -np.inf)
+    cb = np.full(len(P), clo)
+    for c in range(clo, chi + 1):
+        d = sum(L[:, (h * c + 1) >> 1] - L[:, ((2 * h - 1) * c + 2) >> 2] for h in range(1, consts.PITCH_NH + 1))
+        better = d > best
+        best, cb = np.where(better, d, best), np.where(better, c, cb)
+    return cb * rate / (2.0 * n), np.maximum(best, 0.0) / consts.PITCH_NH

@@ -199,6 +199,31 @@ def spectrum(fr, n, ranges):
     return xr, xi, ex, ps
 
 
+def _pitch(q, rate, n, lg2n, chk):
+    """Harmonic comb (node/dsp.py pitch()): pitch Hz and harmonicity cdB per frame from the
+    bin powers q (F, n/2), q[:, k - 1] = Q of bin k."""
+    clo, chi, kp = consts.pitch_bins(rate, n)
+    nsh = consts.log2_int(consts.PITCH_NH)
+    L = np.zeros((q.shape[0], kp + 1), dtype=np.int64)
+    L[:, 1:] = chk("pitch.L", _log2q10(q[:, :kp] + 1))
+    best = np.zeros(q.shape[0], dtype=np.int64)
+    cb = np.full(q.shape[0], clo, dtype=np.int64)
+    for c in range(clo, chi + 1):
+        d = np.zeros(q.shape[0], dtype=np.int64)
+        for h in range(1, consts.PITCH_NH + 1):
+            d += L[:, (h * c + 1) >> 1] - L[:, ((2 * h - 1) * c + 2) >> 2]
+        chk("pitch.D", d)
+        if c == clo:
+            best = d
+        else:
+            better = d > best                                # the first best candidate wins
+            best = np.where(better, d, best)
+            cb = np.where(better, c, cb)
+    hz = chk("pitch.hz", cb * rate) >> (lg2n + 1)
+    harm = np.maximum(best, 0) >> nsh
+    return hz, chk("pitch.Lmul", harm * consts.CDB_MUL) >> 16
+
+
 class Result:
     """Features (F, NFEAT) plus the spectrum and exponent behind them."""
 
@@ -281,6 +306,7 @@ def analyse(x, cfg, ranges=None):
     lin[:, nb + 4] = tcount
     lgt = _log2q10(lin[:, nb + 2:nb + 5])
     tonal = np.where(lgt[:, 1] >= 0, chk("tonal.Lmul", (lgt[:, 0] + lgt[:, 2] - lgt[:, 1]) * consts.CDB_MUL) >> 16, 0)
+    pitch_hz, harm_cdb = _pitch(q, rate, n, lg2n, chk)
     feat[:, consts.F_EXP] = ex
     feat[:, consts.F_PEAK] = peak_cdb
     feat[:, consts.F_RMS] = rms_cdb
@@ -288,6 +314,8 @@ def analyse(x, cfg, ranges=None):
     feat[:, consts.F_CENTROID] = np.where(den > 0, cen, 0)
     feat[:, consts.F_HF] = np.where(den > 0, hf, 0)
     feat[:, consts.F_TONAL] = tonal
+    feat[:, consts.F_PITCH] = pitch_hz
+    feat[:, consts.F_HARM] = harm_cdb
     feat[:, consts.F_BAND0:consts.F_BAND0 + nb] = bands
     return Result(feat, xr, xi, ex, pw, ranges)
 

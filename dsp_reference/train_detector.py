@@ -2,7 +2,7 @@
 """Train the detector's segment classifier and write firmware/node/detect_table.py.
 
     python -m dsp_reference.train_detector [--scenes 720] [--aug-scenes 300] [--bg-minutes 90]
-        [--real DIR] [--cv-folds 4] [--cache FILE] [--out PATH]
+        [--real DIR] [--cv-folds 4] [--cache FILE] [--fa-weight 0.01] [--out PATH]
 
 Deterministic: training scenes use seeds TRAIN_SEED0.. and AUG_SEED0.., the threshold
 validation scenes VAL_SEED0.. (all disjoint from the evaluation seeds in
@@ -347,7 +347,7 @@ def validate(pool, thr):
     quick = [e[j]["report_s"] - r[i]["onset_s"] <= 0.3 for (r, e), m in zip(pairs, res) for i, j in m["matches"]
              if r[i]["class"] == "gunshot"]
     v["gun_fast"] = float(np.mean(quick)) if quick else 0.0
-    v["objective"] = v["f1"] - FA_WEIGHT * v["fah"] + LATENCY_WEIGHT * v["gun_fast"]
+    v["objective"] = v["f1"] - _VAL.get("fa_weight", FA_WEIGHT) * v["fah"] + LATENCY_WEIGHT * v["gun_fast"]
     if _VAL.get("clips"):
         v["real"] = real_clips.clip_scores(pool.map(_val_run, [("clip", i, thr) for i in range(len(_VAL["clips"]))],
                                                     chunksize=8))
@@ -406,7 +406,10 @@ def main(argv=None):
     ap.add_argument("--cv-out", default=CV_OUT, help="JSON file for the cross-validated real-clip results")
     ap.add_argument("--out", default=OUT)
     ap.add_argument("--cache", help="npz file to reuse / store the collected samples")
+    ap.add_argument("--fa-weight", type=float, default=FA_WEIGHT,
+                    help="threshold objective: weight of a false alarm per hour against mean F1")
     a = ap.parse_args(argv)
+    _VAL["fa_weight"] = a.fa_weight
     if a.cache and os.path.exists(a.cache):
         d = np.load(a.cache)
         Xs, ys, Xr, yr, files = d["X"], d["y"], d["Xr"], d["yr"], d["files"]
@@ -431,14 +434,16 @@ def main(argv=None):
     thr, best = tune_thresholds(forest, a.val_per_snr, a.val_bg_minutes, clips, cvf, a.cv_folds)
     cv = best["real"]
     stats = "%d samples (%s), %d + %d chain-augmented scenes, %g min background, %d real-clip rows " \
-            "(weight %g), train acc %.3f;\n# thresholds %s from %d validation scenes + %g min (val F1 %s, %.1f FA/h)" % (
+            "(weight %g), train acc %.3f;\n# thresholds %s from %d validation scenes + %g min (val F1 %s, %.1f FA/h, " \
+            "false-alarm weight %g)" % (
                 len(y), "/".join(str(int(v)) for v in np.bincount(y, minlength=events.NCLASSES)), a.scenes,
                 a.aug_scenes, a.bg_minutes, len(yr), a.real_weight, float(np.mean(pred == y)), thr,
-                6 * a.val_per_snr, a.val_bg_minutes, {c: round(x, 3) for c, x in best["per"].items()}, best["fah"])
+                6 * a.val_per_snr, a.val_bg_minutes, {c: round(x, 3) for c, x in best["per"].items()}, best["fah"],
+                a.fa_weight)
     if cv:
         cv.update({"table_id": detect_model.table_id(tree_blobs(nodes, roots)), "folds": a.cv_folds,
                    "grouping": "recording source (real_clips.group_of)", "views_per_clip": a.real_views,
-                   "real_weight": a.real_weight, "thresholds": thr})
+                   "real_weight": a.real_weight, "thresholds": thr, "fa_weight": a.fa_weight})
         os.makedirs(os.path.dirname(os.path.abspath(a.cv_out)), exist_ok=True)
         with open(a.cv_out, "w") as f:
             json.dump(cv, f, indent=1)

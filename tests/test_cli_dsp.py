@@ -54,7 +54,7 @@ def test_features_json_same_for_both_engines(street_wav):
     assert outs["firmware"] == outs["reference"]
     rec = outs["firmware"][10]
     assert set(rec) == {"frame", "t_s", "exp", "peak_cdb", "rms_cdb", "flux_cdb", "centroid_hz", "hf_q10",
-                        "tonal_cdb", "bands_cdb"}
+                        "tonal_cdb", "pitch_hz", "harm_cdb", "bands_cdb"}
     assert len(rec["bands_cdb"]) == 24 and all(isinstance(v, int) for v in rec["bands_cdb"])
     assert len(outs["firmware"]) == (24000 - 512) // 256 + 1
 

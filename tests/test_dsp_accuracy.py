@@ -85,3 +85,32 @@ def test_sine_band_level_matches_definition():
     assert abs(f[5, consts.F_BAND0:].max() / 100 - (-23.01)) < 0.1
     assert f[5, consts.F_TONAL] > 1500                      # a pure tone is very tonal
     assert abs(f[5, 2] / 100 - (-23.01)) < 0.05
+
+
+def _voice(rate, f0, seconds=0.4, noise_db=-38.0, seed=0):
+    """A harmonic voice (harmonics 1..8 at 1/h amplitude, about -12 dBFS) over white noise."""
+    t = np.arange(int(rate * seconds)) / rate
+    x = sum(np.sin(2 * np.pi * f0 * h * t + h) / h for h in range(1, 9) if f0 * h < rate / 2)
+    x = x / np.abs(x).max() * 0.25 + np.random.default_rng(seed).normal(0, 10 ** (noise_db / 20), len(t))
+    return np.round(x * 32767).astype(np.int16)
+
+
+@pytest.mark.parametrize("g", GEOMETRIES, ids=["16k_512", "32k_1024"])
+def test_pitch_and_harmonicity_of_a_voice(g):
+    cfg = config.validate(g)
+    rate, n = cfg["rate"], cfg["frame"]
+    half_bin = rate / (2.0 * n)
+    for f0 in (180.0, 300.0, 523.0, 880.0, 1300.0):
+        x = _voice(rate, f0)
+        fi = int_model.features(x, cfg)[2:-2]
+        ff = float_model.analyse(x, cfg)
+        assert np.all(np.abs(fi[:, consts.F_PITCH] - f0) <= half_bin), f0
+        assert np.all(np.abs(ff["pitch_hz"][2:-2] - f0) <= half_bin), f0
+        assert np.all(fi[:, consts.F_HARM] >= 2000), f0        # comb teeth stand >= 20 dB above the valleys
+        # the valleys are noise bins 30-45 dB below the teeth, where the 20-bit bin power is
+        # coarse: typically a fraction of a dB, a few dB at worst
+        err = np.abs(fi[:, consts.F_HARM] / 100 - ff["harm_db"][2:-2])
+        assert np.median(err) < 0.5 and err.max() < 3.0, f0
+    # white and pink noise and a street background have no comb to speak of
+    for x in (signals.white(rate, 0.5, -20), signals.pink(rate, 0.5, -20), signals.street(rate)):
+        assert np.median(int_model.features(x, cfg)[:, consts.F_HARM]) < 1300

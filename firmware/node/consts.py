@@ -19,6 +19,9 @@ FMIN_HZ = const(100)          # lower edge of band 0
 HF_SPLIT_HZ = const(4000)     # "high band" = bins at or above this frequency
 TONAL_LO_HZ = const(300)      # tonality is measured over bins in [TONAL_LO_HZ, TONAL_HI_HZ]
 TONAL_HI_HZ = const(5000)
+PITCH_LO_HZ = const(150)      # pitch candidates (harmonic comb), Hz
+PITCH_HI_HZ = const(1600)
+PITCH_NH = const(4)           # harmonics in the comb (a power of two: the mean is a shift)
 
 # Fixed-point formats
 Q15 = const(15)               # window and twiddles: value / 32768
@@ -36,6 +39,12 @@ LOG2_3_Q10 = const(1623)      # round(log2(3) * 1024), Hann window power sum is 
 #   hf_q10     share of spectral power at or above HF_SPLIT_HZ, 1/1024 units
 #   tonal_cdb  10*log10(max bin power / mean bin power) over TONAL_LO..HI_HZ, 1/100 dB
 #              (0 for flat noise, 15-25 dB for a harmonic voice, horn or siren)
+#   pitch_hz   the f0 candidate (PITCH_LO..HI_HZ, half-bin steps) whose harmonic comb stands
+#              highest above the valleys between its teeth: c* = argmax D(c),
+#              D(c) = sum_{h=1..NH} L[bin(h*c/2)] - L[bin((h-1/2)*c/2)], L = Q10 log2 of the
+#              bin power (+1); a spectral tilt cancels, a harmonic voice scores high
+#   harm_cdb   D(c*)/NH in 1/100 dB: peak-to-valley of the comb per harmonic (~7-10 dB for
+#              noise, 15-35 dB for a scream, crying or a siren)
 #   band_k     band power in 1/100 dB, same reference as rms_cdb
 F_EXP = const(0)
 F_PEAK = const(1)
@@ -44,10 +53,13 @@ F_FLUX = const(3)
 F_CENTROID = const(4)
 F_HF = const(5)
 F_TONAL = const(6)
-F_BAND0 = const(7)
-NFEAT = const(31)             # F_BAND0 + NBANDS
+F_PITCH = const(7)
+F_HARM = const(8)
+F_BAND0 = const(9)
+NFEAT = const(33)             # F_BAND0 + NBANDS
 
-FEATURE_KEYS = ("exp", "peak_cdb", "rms_cdb", "flux_cdb", "centroid_hz", "hf_q10", "tonal_cdb")
+FEATURE_KEYS = ("exp", "peak_cdb", "rms_cdb", "flux_cdb", "centroid_hz", "hf_q10", "tonal_cdb",
+                "pitch_hz", "harm_cdb")
 
 
 def log2_int(n):
@@ -65,6 +77,20 @@ def tonal_bins(rate, n):
     lo = (TONAL_LO_HZ * n + rate - 1) // rate
     hi = TONAL_HI_HZ * n // rate
     return lo, hi, hi - lo + 1
+
+
+def pitch_bins(rate, n):
+    # pitch comb: first and last candidate in half-bin units (c = 2 f0 n / rate, c >= 2) and
+    # the highest bin a comb tooth reaches; candidates stop where the NH-th harmonic would
+    # pass the last bin (n/2)
+    lo = (2 * PITCH_LO_HZ * n + rate - 1) // rate
+    if lo < 2:
+        lo = 2
+    hi = 2 * PITCH_HI_HZ * n // rate
+    top = (n - 1) // PITCH_NH
+    if hi > top:
+        hi = top
+    return lo, hi, (PITCH_NH * hi + 1) >> 1
 
 
 def _edge_positions(rate, n, nbands, fmin):

@@ -10,11 +10,12 @@
 #      A = sum clamp(band - floor - 2*dev, 0, zcap) with its low/high parts and hot-band
 #      count, and the rms level above its own floor.
 #   2. a segment runs from A >= a_on to hang frames below max(a_off, amax >> end_sh)
-#      (or maxlen); a much stronger onset inside a segment starts a new one.
-#   3. the segment's 26 features (same list as dsp_reference.detect_model.FEATURE_NAMES;
+#      (or maxlen); a much stronger onset inside a segment (past its first split_age
+#      frames) starts a new one.  Impulses: rms rise >= imp_jump over one or two frames.
+#   3. the segment's 31 features (same list as dsp_reference.detect_model.FEATURE_NAMES;
 #      the last is a leaky count of recent segment starts: repetitive sounds) go through
-#      the shipped random forest (node/detect_table.py) gap frames after the last impulse
-#      (gunshot only: low latency) and at the segment end; an answer counts when its vote
+#      the shipped random forest (node/detect_table.py) gap frames after the first and
+#      after the last impulse (gunshot only: low latency) and at the segment end; an answer counts when its vote
 #      share reaches the class's threshold (conf_early too for the early gunshot, and
 #      conf_switch right after an event of another class).
 #   4. same-class events within refr frames merge: the record is re-sent with update=1.
@@ -32,6 +33,8 @@ _F_RMS = const(2)
 _F_CEN = const(4)
 _F_HF = const(5)
 _F_TONAL = const(6)
+_F_PITCH = const(7)
+_F_HARM = const(8)
 # prm[] slots read by floor()
 _P_NB = const(0)
 _P_BLF = const(1)
@@ -50,7 +53,7 @@ _P_RMIN = const(13)         # rms level clamp, cdB
 _NPRM = const(14)
 _CTX_SH = const(7)          # context: decay of the recent-segment activity (~2 s)
 _CTX_INC = const(1024)      # added per segment start
-_NSEGF = const(26)          # segment features (dsp_reference.detect_model.FEATURE_NAMES)
+_NSEGF = const(31)          # segment features (dsp_reference.detect_model.FEATURE_NAMES)
 
 
 @micropython.viper
@@ -92,7 +95,7 @@ def floor(out, fl, dv, prm, res, sgn: int):
     zb = -1
     b = 0
     while b < nb:
-        v = int(o[7 + b])
+        v = int(o[9 + b])               # consts.F_BAND0
         v |= -(v & sgn)
         if v < bmin:
             v = bmin
@@ -223,11 +226,13 @@ class Detector:
         self.gap = _frames(P["gap_ms"], rate, hop)
         self.imp_sep = _frames(P["imp_sep_ms"], rate, hop)
         self.refr = _frames(P["refr_ms"], rate, hop)
+        self.split_age = _frames(P["split_age_ms"], rate, hop)
         self.dev_init = P["dev_init"]
         self.end_sh = P["end_sh"]
         self.a_on, self.a_off, self.split_a = P["a_on"], P["a_off"], P["split_a"]
         self.imp_jump, self.imp_min, self.imp_rel = P["imp_jump"], P["imp_min"], P["imp_rel"]
         self.sus_db, self.decay_db, self.tonal_hi = P["sus_db"], P["decay_db"], P["tonal_hi"]
+        self.voiced = P["voiced_cdb"]
         self.conf_min = array("i", (101, P["conf_gunshot"], P["conf_scream"], P["conf_glass"]))
         self.conf_early = P["conf_early"]
         self.conf_switch = P["conf_switch"]
@@ -263,6 +268,7 @@ class Detector:
             self.ev_conf[c] = 0
         self.t = 0
         self.prev_rms = _FLOOR
+        self.prev2_rms = _FLOOR
         self.prev_cen = 0
         self.conf = 0
         self.act = 0
@@ -281,7 +287,7 @@ class Detector:
         floor(out, self.fl, self.dv, prm, self.res, self.sgn)
         a = self.res[0]
         ev = None
-        if self.in_seg and a >= self.split_a and a >= self.amax << 1:
+        if self.in_seg and t - self.t0 >= self.split_age and a >= self.split_a and a >= self.amax << 1:
             ev = self._close(t)
         if not self.in_seg and a >= self.a_on and t >= self.min_start:
             self._start(t)
@@ -289,6 +295,7 @@ class Detector:
             e2 = self._frame(t, out, a)
             if e2 is not None:
                 ev = e2
+        self.prev2_rms = self.prev_rms
         self.prev_rms = out[_F_RMS]
         self.prev_cen = out[_F_CEN]
         self.act -= self.act >> _CTX_SH   # recent segment starts (context feature)
@@ -325,8 +332,16 @@ class Detector:
         self.nzb = 0
         self.zbpk = 0
         self.zbprev = -1
+        self.nv = 0
+        self.psum = 0
+        self.pdsum = 0
+        self.npd = 0
+        self.hsum = 0
+        self.ppk = 0
+        self.pprev = -1
         self.nimp = 0
         self.t_imp = -1000
+        self.t_imp0 = -1000
         self.ipk = _FLOOR
         self.peak = _FLOOR
         self.seg_cls = 0
@@ -336,6 +351,9 @@ class Detector:
         res = self.res
         rms = out[_F_RMS]
         dr = rms - self.prev_rms
+        dr2 = rms - self.prev2_rms          # the rise over two frames (impulses)
+        if dr > dr2:
+            dr2 = dr
         i = self.n
         self.rms[i] = rms
         self.n = i + 1
@@ -359,6 +377,7 @@ class Detector:
             self.crest = pk - rms
             self.hfpk = out[_F_HF]
             self.zbpk = res[6]
+            self.ppk = out[_F_PITCH] if out[_F_HARM] >= self.voiced else 0
         if pk > self.peak:
             self.peak = pk
         v = res[6]
@@ -368,6 +387,18 @@ class Detector:
             if self.zbprev >= 0:
                 self.zbvar += v - self.zbprev if v >= self.zbprev else self.zbprev - v
         self.zbprev = v
+        v = out[_F_HARM]
+        self.hsum += v
+        if v >= self.voiced:                # voiced: where the pitch sits, how it moves
+            v = out[_F_PITCH]
+            self.nv += 1
+            self.psum += v
+            if self.pprev >= 0:
+                self.pdsum += v - self.pprev if v >= self.pprev else self.pprev - v
+                self.npd += 1
+            self.pprev = v
+        else:
+            self.pprev = -1
         v = out[_F_TONAL]
         self.tsum += v
         if v >= self.tonal_hi:
@@ -382,9 +413,11 @@ class Detector:
         if t - self.t_imp < self.imp_sep:
             if rms > self.ipk:
                 self.ipk = rms              # the impulse's own peak level
-        elif dr >= self.imp_jump and rex >= self.imp_min and rms >= self.ipk - self.imp_rel:
+        elif dr2 >= self.imp_jump and rex >= self.imp_min and rms >= self.ipk - self.imp_rel:
             self.nimp += 1                  # a new shot, not a weaker echo of the last one
             self.t_imp = t
+            if self.nimp == 1:
+                self.t_imp0 = t
             self.ipk = rms
         off = self.amax >> self.end_sh
         if off < self.a_off:
@@ -395,7 +428,7 @@ class Detector:
         else:
             self.quiet += 1
         ev = None
-        if self.seg_cls == 0 and self.nimp > 0 and t - self.t_imp == self.gap:
+        if self.seg_cls == 0 and self.nimp > 0 and (t - self.t_imp == self.gap or t - self.t_imp0 == self.gap):
             ev = self._decide(t, t - self.t0 + 1, 0, events.GUNSHOT)
         if self.quiet >= self.hang or i + 1 >= self.maxlen:
             e2 = self._close(t)
@@ -414,7 +447,7 @@ class Detector:
         return None
 
     def _features(self, dur, final):
-        # the 26 segment features of the frames so far into self.x; dur = active duration
+        # the 31 segment features of the frames so far into self.x; dur = active duration
         r = self.rms
         n = self.n
         rmax = _FLOOR
@@ -461,6 +494,11 @@ class Detector:
         x[23] = 10 * self.zbsum // nz
         x[24] = 10 * self.zbvar // nz
         x[25] = self.zbpk
+        x[26] = 100 * self.nv // n
+        x[27] = self.psum // self.nv if self.nv else 0
+        x[28] = self.pdsum // self.npd if self.npd else 0
+        x[29] = self.hsum // n
+        x[30] = self.ppk
 
     def _classify(self):
         # forest vote: returns the class id, leaves the confidence in self.conf

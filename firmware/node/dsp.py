@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
 # Frame DSP: sliding frame -> windowed real FFT -> power -> 24 log bands, levels,
-# flux, centroid, high-band share.  Integer only; every buffer is made in __init__,
-# process() allocates nothing.  Feature layout and units: node/consts.py.
+# flux, centroid, high-band share, tonality, pitch and harmonicity.  Integer only;
+# every buffer is made in __init__, process() allocates nothing.  Feature layout and
+# units: node/consts.py.
 import micropython
 from array import array
 from micropython import const
@@ -22,6 +23,8 @@ _ST_KQ_HI = const(10)           # sum(k*Q), high word (x 2**30)
 _ST_KQ_LO = const(11)           # sum(k*Q), low word
 _ST_QSUM = const(12)            # sum(Q)
 _ST_QTOP = const(13)            # sum(Q) at or above HF_SPLIT_HZ
+_ST_PHZ = const(14)             # pitch, Hz
+_ST_HARM = const(15)            # harmonicity, Q10 log2 per harmonic
 
 
 @micropython.viper
@@ -104,22 +107,17 @@ def shape(rate16: int, cshift: int, st):
 
 
 @micropython.viper
-def finish(lin, lg, bexp, nb: int, lg2n: int, kq10: int, lt, st, prev, out):
-    # log2 (Q10) of lin[0..nb+4] (bands, peak, rms sum, tonal max, tonal sum, tonal
-    # bin count), then every output in cdB.
-    src = ptr32(lin)
-    dst = ptr32(lg)
+def log2_q10(src, dst, i0: int, i1: int, add: int, lt):
+    # dst[i] = Q10 log2(src[i] + add) for i in i0..i1-1 (-1 where that is <= 0), by the
+    # 256-entry mantissa table; src and dst may be the same array.  Values < 2**31.
+    s = ptr32(src)
+    d = ptr32(dst)
     tab = ptr16(lt)
-    q = ptr32(st)
-    o = ptr32(out)
-    pv = ptr32(prev)
-    sgn = 1
-    sgn <<= 31
-    i = 0
-    while i < nb + 5:
-        v = int(src[i])
+    i = i0
+    while i < i1:
+        v = int(s[i]) + add
         if v <= 0:
-            dst[i] = -1
+            d[i] = -1
         else:
             b = 0
             if v >> 16:
@@ -136,8 +134,51 @@ def finish(lin, lg, bexp, nb: int, lg2n: int, kq10: int, lt, st, prev, out):
                 idx = (v >> (b - 8)) & 255
             else:
                 idx = (v << (8 - b)) & 255
-            dst[i] = (b << 10) + int(tab[idx])
+            d[i] = (b << 10) + int(tab[idx])
         i += 1
+
+
+@micropython.viper
+def pitch(pw, clo: int, chi: int, nsh: int, rate: int, hsh: int, st):
+    # Harmonic comb over L[k] = Q10 log2(Q[k] + 1) of the bin powers Q that power_shape()
+    # left in pw (log2_q10 turns them into L in place; Q < 2**21, so L <= 21 * 1024): for
+    # every f0 candidate c (half-bin units, clo..chi)
+    #   D(c) = sum_{h=1..2**nsh} L[(h*c + 1) >> 1] - L[((2h - 1)*c + 2) >> 2]
+    # (comb teeth minus the valleys half-way between them: a tilted spectrum cancels).
+    # st[_ST_PHZ] <- (c* * rate) >> hsh Hz of the first best candidate,
+    # st[_ST_HARM] <- max(D(c*), 0) >> nsh.  |D| <= 4 * 21504: far inside int32.
+    p = ptr32(pw)
+    q = ptr32(st)
+    nh = 1 << nsh
+    best = 0
+    cb = 0
+    c = clo
+    while c <= chi:
+        s = 0
+        h = 1
+        while h <= nh:
+            s += int(p[(h * c + 1) >> 1]) - int(p[((2 * h - 1) * c + 2) >> 2])
+            h += 1
+        if cb == 0 or s > best:
+            best = s
+            cb = c
+        c += 1
+    if best < 0:
+        best = 0
+    q[_ST_PHZ] = (cb * rate) >> hsh
+    q[_ST_HARM] = best >> nsh
+
+
+@micropython.viper
+def finish(lg, bexp, nb: int, lg2n: int, kq10: int, st, prev, out):
+    # every output in cdB from lg[0..nb+4] = log2_q10 of lin (bands, peak, rms sum, tonal
+    # max, tonal sum, tonal bin count).
+    dst = ptr32(lg)
+    q = ptr32(st)
+    o = ptr32(out)
+    pv = ptr32(prev)
+    sgn = 1
+    sgn <<= 31
     e = (int(q[_ST_WSH]) ^ sgn) - sgn
     e = e - 15 + lg2n - 1                                # block exponent of X (FFT scales by 2/n)
     o[0] = e
@@ -158,7 +199,7 @@ def finish(lin, lg, bexp, nb: int, lg2n: int, kq10: int, lt, st, prev, out):
             if c > old:
                 flux += c - old
         pv[b] = c
-        o[7 + b] = c
+        o[9 + b] = c                                     # consts.F_BAND0
         b += 1
     q[_ST_FIRST] = 0
     o[3] = flux
@@ -181,6 +222,8 @@ def finish(lin, lg, bexp, nb: int, lg2n: int, kq10: int, lt, st, prev, out):
     if L >= 0:
         c = ((int(dst[nb + 2]) + int(dst[nb + 4]) - L) * _CDB_MUL) >> 16
     o[6] = c
+    o[7] = q[_ST_PHZ]
+    o[8] = (int(q[_ST_HARM]) * _CDB_MUL) >> 16
 
 
 def _bitlen(v):
@@ -218,6 +261,9 @@ class DSP:
         self.st = array("i", bytes(4 * 16))
         self.kq10 = ((-26 - 2 * self.lg2n) << 10) - consts.LOG2_3_Q10
         self.khf = (consts.HF_SPLIT_HZ * n + rate - 1) // rate
+        self.clo, self.chi, self.kp = consts.pitch_bins(rate, n)
+        self.nsh = consts.log2_int(consts.PITCH_NH)
+        self.rate = rate
         self.rate16 = rate >> 4
         self.cshift = 8 + self.lg2n - 4
         self.lt = tables.LOG2_Q10
@@ -285,16 +331,19 @@ class DSP:
         self.st[_ST_PS] = fft.split(self.buf, self.tw, self.spec, self.m, self.sgn)
 
     def stage_power(self):
+        # the FFT work buffer is free now: it carries the bin powers to pitch()
         fft.power_shape(self.spec, self.m, self.st[_ST_PS], self.sgn, self.khf, self.tlo, self.thi,
-                        self.st, self.lin, self.nb)
+                        self.st, self.lin, self.nb, self.buf, self.kp)
 
     def stage_bands(self):
         band_power(self.spec, self.edges, self.bshift, self.nb, self.lin, self.bexp, self.sgn)
 
     def stage_features(self):
         shape(self.rate16, self.cshift, self.st)
-        finish(self.lin, self.lg, self.bexp, self.nb, self.lg2n, self.kq10, self.lt,
-               self.st, self.prev, self.out)
+        log2_q10(self.buf, self.buf, 1, self.kp + 1, 1, self.lt)
+        pitch(self.buf, self.clo, self.chi, self.nsh, self.rate, self.lg2n + 1, self.st)
+        log2_q10(self.lin, self.lg, 0, self.nb + 5, 0, self.lt)
+        finish(self.lg, self.bexp, self.nb, self.lg2n, self.kq10, self.st, self.prev, self.out)
 
     def process(self):
         self.stage_window()

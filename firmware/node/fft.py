@@ -322,14 +322,16 @@ def split(buf, tw, spec, m: int, sgn: int) -> int:
 
 
 @micropython.viper
-def power_shape(spec, m: int, ps: int, sgn: int, khf: int, tlo: int, thi: int, st, lin, nb: int):
+def power_shape(spec, m: int, ps: int, sgn: int, khf: int, tlo: int, thi: int, st, lin, nb: int, pw, kp: int):
     # Bin powers P = (Xr'^2 >> 1) + (Xi'^2 >> 1), X' = X >> ps (rounded; |X'| <= 2**15),
     # reduced to Q = P >> 10 (<= 2**20, 17-20 significant bits since the largest
     # |X'| component is >= 2**14; k*Q <= 2**29 with m <= 512), for bins 1..m:
     #   st[10], st[11] = sum(k*Q) exactly in two words (hi * 2**30 + lo),
     #   st[12] = sum(Q), st[13] = sum(Q, k >= khf)      -> centroid, high-band share
     #   lin[nb+2] = max(Q), lin[nb+3] = sum(Q) over tlo..thi  -> tonality
+    #   pw[k] = Q for k = 1..kp                                -> pitch (node.dsp.pitch)
     x = ptr32(spec)
+    pq = ptr32(pw)
     q = ptr32(st)
     o = ptr32(lin)
     r = (1 << ps) >> 1
@@ -348,6 +350,8 @@ def power_shape(spec, m: int, ps: int, sgn: int, khf: int, tlo: int, thi: int, s
         hi += lo >> 30
         lo &= 0x3FFFFFFF
         den += v
+        if k <= kp:
+            pq[k] = v
         if k >= khf:
             top += v
         if k >= tlo:

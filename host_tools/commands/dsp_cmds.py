@@ -23,14 +23,15 @@ def cmd_features(args):
         for r in recs:
             out.write(json.dumps(r, separators=(",", ":")) + "\n")
         return 0
-    out.write("%6s %8s %8s %8s %8s %9s %6s %7s  loudest band\n" % (
-        "frame", "t_s", "peak_dB", "rms_dB", "flux_dB", "centroid", "hf_%", "tonal"))
+    out.write("%6s %8s %8s %8s %8s %9s %6s %7s %6s %6s  loudest band\n" % (
+        "frame", "t_s", "peak_dB", "rms_dB", "flux_dB", "centroid", "hf_%", "tonal", "pitch", "harm"))
     for r in recs:
         b = r["bands_cdb"]
         k = max(range(len(b)), key=b.__getitem__)
-        out.write("%6d %8.3f %8.2f %8.2f %8.2f %8d %6.1f %7.2f  %2d (%.1f dB)\n" % (
+        out.write("%6d %8.3f %8.2f %8.2f %8.2f %8d %6.1f %7.2f %6d %6.1f  %2d (%.1f dB)\n" % (
             r["frame"], r["t_s"], r["peak_cdb"] / 100, r["rms_cdb"] / 100, r["flux_cdb"] / 100,
-            r["centroid_hz"], r["hf_q10"] / 10.24, r["tonal_cdb"] / 100, k, b[k] / 100))
+            r["centroid_hz"], r["hf_q10"] / 10.24, r["tonal_cdb"] / 100, r["pitch_hz"], r["harm_cdb"] / 100,
+            k, b[k] / 100))
     return 0
 
 
