@@ -7,6 +7,7 @@ one-line reason.  load_for_node() returns int16 mono at the node's rate.
 """
 import os
 import struct
+import sys
 
 import numpy as np
 
@@ -51,6 +52,9 @@ def read_wav(path):
                 fmt = (struct.unpack_from("<H", body, 24)[0],) + fmt[1:]
         elif cid == b"data":
             chunk = body          # a truncated file keeps the whole frames that did arrive
+            if len(body) < size:
+                sys.stderr.write("sednode: warning: %s: data chunk cut short (%d of %d bytes); using what "
+                                 "arrived\n" % (path, len(body), size))
             break
         pos += 8 + size + (size & 1)
     if fmt is None:

@@ -95,6 +95,7 @@ def test_truncated_wav_keeps_the_frames_that_arrived(tmp_path):
     r = run("features", str(cut), "--engine", "reference", "--json")
     assert r.returncode == 0, r.stderr
     assert len(r.stdout.splitlines()) == (8000 - 512) // 256 + 1
+    assert "cut short" in r.stderr and "cut.wav" in r.stderr           # and the user is told
 
 
 def test_missing_file_and_bad_geometry(tmp_path):
