@@ -18,9 +18,9 @@ Stages (docs/detector.md has the reasoning):
      rms floor;
   4. decision: a random forest over 31 integer segment features (table shipped in
      node/detect_table.py), GAP frames after the first and the last impulse (early,
-     gunshot only) and at the segment end; per-class vote-share thresholds (conf_*; conf_early for the early
-     gunshot; conf_switch for a segment right after another class's event); refractory
-     merging of same-class events into updates.
+     gunshot only) and at the segment end; per-class vote-share thresholds (conf_*;
+     conf_early for the early gunshot; conf_switch for a segment right after another
+     class's event); refractory merging of same-class events into updates.
 """
 import hashlib
 

@@ -206,15 +206,14 @@ def _pitch(q, rate, n, lg2n, chk):
     nsh = consts.log2_int(consts.PITCH_NH)
     L = np.zeros((q.shape[0], kp + 1), dtype=np.int64)
     L[:, 1:] = chk("pitch.L", _log2q10(q[:, :kp] + 1))
-    best = np.zeros(q.shape[0], dtype=np.int64)
-    cb = np.full(q.shape[0], clo, dtype=np.int64)
+    best = cb = None
     for c in range(clo, chi + 1):
         d = np.zeros(q.shape[0], dtype=np.int64)
         for h in range(1, consts.PITCH_NH + 1):
             d += L[:, (h * c + 1) >> 1] - L[:, ((2 * h - 1) * c + 2) >> 2]
         chk("pitch.D", d)
-        if c == clo:
-            best = d
+        if best is None:
+            best, cb = d, np.full(q.shape[0], c, dtype=np.int64)
         else:
             better = d > best                                # the first best candidate wins
             best = np.where(better, d, best)

@@ -10,7 +10,8 @@ Per clip (mono, resampled to 16 kHz) it measures:
     hf       share of active-frame energy above 4 kHz (of 100 Hz-8 kHz)
     harm     the node DSP's harmonicity (int_model, harmonic comb peak-to-valley, dB): median over
              the loud frames (rms within 15 dB of the loudest)
-    pitch    the node DSP's pitch (Hz): median over the loud frames that are voiced (harm >= 15 dB)
+    pitch    the node DSP's pitch (Hz): median over the loud frames that are voiced (harm at least
+             the detector's voiced_cdb, 15 dB)
 and reports the median and 10-90 % spread of each, real vs synthetic, plus how far the median
 synthetic LTAS is from the median real one.  Real clips are only read, never copied.
 
@@ -33,7 +34,6 @@ CLASS_MAP = {"gunshot": "gunshot", "scream": "scream", "glass_break": "glass_bre
              "car_horn": "car_horn", "siren": "siren", "dog_bark": "dog_bark", "crying": "crying_child",
              "laughing": "laughter", "speech": "shouted_speech", "jackhammer": "hammering"}
 METRICS = ("attack_ms", "decay_ms", "active_s", "centroid_hz", "hf_share", "harm_db", "pitch_hz")
-VOICED_DB = 15.0                 # the detector's voiced_cdb / 100
 
 
 def _moving_rms(x, win):
@@ -85,18 +85,18 @@ def _voice_stats(x, rate):
     """(median harmonicity dB of the loud frames, median pitch Hz of the voiced loud frames)
     from the node's own integer DSP, the clip scaled to a -10 dBFS peak."""
     from dsp_reference import int_model
-    from node import consts
-    cfg = {"rate": rate, "frame": 512, "hop": 256}
+    from node import config, consts
+    from node import detect_table as T
     q = np.round(x / (np.abs(x).max() + 1e-30) * 0.316 * 32767).astype(np.int16)
-    f = int_model.features(q, cfg)
+    f = int_model.features(q, config.validate({"rate": rate}))
     if not len(f):
         return float("nan"), float("nan")
     rms = f[:, consts.F_RMS]
     loud = rms >= rms.max() - 1500
-    harm = f[loud, consts.F_HARM] / 100.0
-    voiced = harm >= VOICED_DB
+    harm = f[loud, consts.F_HARM]
+    voiced = harm >= T.PARAMS["voiced_cdb"]
     pitch = float(np.median(f[loud, consts.F_PITCH][voiced])) if voiced.any() else float("nan")
-    return float(np.median(harm)), pitch
+    return float(np.median(harm)) / 100.0, pitch
 
 
 def real_stats(data_dir=DEFAULT_DATA, classes=tuple(CLASS_MAP), rate=RATE):

@@ -12,12 +12,13 @@
 #   2. a segment runs from A >= a_on to hang frames below max(a_off, amax >> end_sh)
 #      (or maxlen); a much stronger onset inside a segment (past its first split_age
 #      frames) starts a new one.  Impulses: rms rise >= imp_jump over one or two frames.
-#   3. the segment's 31 features (same list as dsp_reference.detect_model.FEATURE_NAMES;
-#      the last is a leaky count of recent segment starts: repetitive sounds) go through
-#      the shipped random forest (node/detect_table.py) gap frames after the first and
-#      after the last impulse (gunshot only: low latency) and at the segment end; an answer counts when its vote
-#      share reaches the class's threshold (conf_early too for the early gunshot, and
-#      conf_switch right after an event of another class).
+#   3. the segment's 31 features (same list as dsp_reference.detect_model.FEATURE_NAMES:
+#      levels, shape, spectrum, impulses, a leaky count of recent segment starts for
+#      repetitive sounds, the excess-peak band, pitch and voicing) go through the shipped
+#      random forest (node/detect_table.py) gap frames after the first and after the last
+#      impulse (gunshot only: low latency) and at the segment end; an answer counts when
+#      its vote share reaches the class's threshold (conf_early alone for the early
+#      gunshot; conf_switch too right after an event of another class).
 #   4. same-class events within refr frames merge: the record is re-sent with update=1.
 # The numpy/int reference (dsp_reference/detect_model.py) gives identical events.
 import micropython
