@@ -18,9 +18,11 @@ Stages (docs/detector.md has the reasoning):
      rms floor;
   4. decision: a random forest over 31 integer segment features (table shipped in
      node/detect_table.py), GAP frames after the first and the last impulse (early,
-     gunshot only) and at the segment end; per-class vote-share thresholds (conf_*;
-     conf_early for the early gunshot; conf_switch for a segment right after another
-     class's event); refractory merging of same-class events into updates.
+     gunshot only), every MID frames of the segment (interim, any class) and at the
+     segment end; per-class vote-share thresholds (conf_*; conf_early for the early
+     gunshot, conf_short for a shot whose segment ends before its early decision,
+     conf_mid for an interim decision; conf_switch for a segment right after another class's event);
+     refractory merging of same-class events into updates.
 """
 import hashlib
 
@@ -39,6 +41,7 @@ FEATURE_NAMES = ("dur", "amax", "amean", "rexmax", "jump", "attack", "sustain", 
 
 CTX_SH = 7               # context: decay of the recent-segment activity (1/128 per frame, ~2 s)
 CTX_INC = 1024           # added per segment start
+MID = -1                 # _decide(only=MID): an interim decision (any class, conf_mid)
 
 
 class Ranges(int_model.Ranges):
@@ -66,13 +69,15 @@ def params(cfg):
     out = {"nb": nb, "b_lf": b_lf, "b_hf": b_hf,
            "rise": max(1, P["rise_cdb_s"] * 8 * hop // rate),
            "rise_seg": max(1, P["rise_seg_cdb_s"] * 8 * hop // rate)}
-    for k in ("warm", "min_start", "hang", "maxlen", "gap", "imp_sep", "refr", "split_age"):
+    for k in ("warm", "min_start", "hang", "maxlen", "gap", "imp_sep", "refr", "split_age", "mid"):
         out[k] = frames_for_ms(P[k + "_ms"], cfg)
     for k in ("fall_sh", "dev_sh", "end_sh", "band_min", "rms_min", "dev_init", "dev_cap", "zcap", "zhot", "a_on", "a_off", "split_a", "imp_jump", "imp_rel",
               "imp_min", "sus_db", "decay_db", "tonal_hi", "voiced_cdb"):
         out[k] = P[k]
     out["conf"] = [101, P["conf_gunshot"], P["conf_scream"], P["conf_glass"]]
     out["conf_early"] = P["conf_early"]
+    out["conf_mid"] = P["conf_mid"]
+    out["conf_short"] = P["conf_short"]
     out["conf_switch"] = P["conf_switch"]
     return out
 
@@ -287,6 +292,7 @@ class DetectorModel:
         self.nimp = 0
         self.t_imp = -1000
         self.t_imp0 = -1000
+        self.t_mid = t + self.p["mid"] - 1
         self.ipk = consts.FLOOR_CDB
         self.peak = consts.FLOOR_CDB
         self.seg_cls = 0
@@ -369,6 +375,10 @@ class DetectorModel:
         ev = None
         if self.seg_cls == 0 and self.nimp > 0 and (t - self.t_imp == p["gap"] or t - self.t_imp0 == p["gap"]):
             ev = self._decide(t, t - self.t0 + 1, 0, events.GUNSHOT)
+        if t == self.t_mid:                                   # interim decision, any class
+            self.t_mid = t + p["mid"]
+            if self.seg_cls == 0 and ev is None:
+                ev = self._decide(t, t - self.t0 + 1, 0, MID)
         if self.quiet >= p["hang"] or i + 1 >= p["maxlen"]:
             e2 = self._close(t)
             if e2 is not None:
@@ -380,8 +390,9 @@ class DetectorModel:
         if self.seg_cls == 0:
             return self._decide(t, self.t_last - self.t0 + 1, 1, 0)
         c = self.seg_cls
-        self.ev_end[c] = self.t_last
-        if c == events.GUNSHOT and self.seg_base + self.nimp > self.ev_shots[c]:
+        longer = self.t_last > self.ev_end[c]                 # reported before its end: the final
+        self.ev_end[c] = self.t_last                          # duration and peak go out as an update
+        if longer or (c == events.GUNSHOT and self.seg_base + self.nimp > self.ev_shots[c]):
             return self._emit(t, c, self.ev_conf[c])
         return None
 
@@ -413,8 +424,16 @@ class DetectorModel:
         if self.collect:
             self.samples.append((self.t0, t, final, x))
         c, conf = forest_predict(x, self.forest)
-        if c == 0 or (conf < self.p["conf_early"] if only else conf < self.p["conf"][c]) or (only and c != only):
-            return None                                       # early: its own threshold only
+        if only == MID:
+            thr = self.p["conf_mid"]                          # interim: one threshold, any class
+        elif only:
+            thr = self.p["conf_early"] if c == only else 101  # early: its own threshold, its class only
+        elif c == events.GUNSHOT and t - self.t_imp < self.p["gap"]:
+            thr = self.p["conf_short"]                        # a shot that ended before its early decision
+        else:
+            thr = self.p["conf"][c]
+        if c == 0 or conf < thr:
+            return None
         if conf < self.p["conf_switch"]:
             for k in range(1, events.NCLASSES):              # right after another class's event:
                 if k != c and self.ev_valid[k] and self.t0 - self.ev_end[k] <= self.p["refr"]:

@@ -44,11 +44,13 @@ AUG_SEED0 = 520000
 VAL_SEED0 = 700000
 CLASSES = ("gunshot", "scream", "glass_break")
 SNRS = (0, 5, 10, 15, 20, 30)
-THRESHOLDS = ("conf_early", "conf_gunshot", "conf_scream", "conf_glass", "conf_switch")
-THRESHOLD_GRID = (40, 45, 50, 55, 60, 65, 70, 75, 80, 85)
+THRESHOLDS = ("conf_early", "conf_short", "conf_gunshot", "conf_scream", "conf_glass", "conf_switch", "conf_mid")
+THRESHOLD_GRID = (40, 45, 50, 55, 60, 65, 70, 75, 80, 85, 90, 95, 101)   # 101: never
 FA_WEIGHT = 0.03         # objective: mean event F1 - FA_WEIGHT * false alarms per hour (validate());
                          # the shipped table's (0.01 chose a scream threshold of 60: 5 false alarms/h)
 SEARCH_PASSES = 2        # coordinate-search passes over the thresholds
+VAL_BG_MINUTES = 150.0   # validation background: at 60 min a false-alarm rate of 1/h is one event, and
+                         # thresholds chosen at 0 false alarms/h there gave 4/h in `make eval`
 LATENCY_WEIGHT = 0.2     # ... + this x share of matched gunshots reported within 0.3 s of the onset
 OUT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "firmware", "node",
                    "detect_table.py")
@@ -58,7 +60,7 @@ CV_FOLDS = 4
 REAL_RECALL_WEIGHT = 0.5  # threshold objective: + this x mean cross-validated real-clip recall
 REAL_NEG_WEIGHT = 1.0     # ... - this x share of negative real clips raising an event
 CV_OUT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "eval", "train_cv.json")
-FOREST = {"ntrees": 8, "depth": 7, "min_leaf": 4, "mtry": 8, "seed": 1234, "cw_pow": 0.5}
+FOREST = {"ntrees": 8, "depth": 8, "min_leaf": 4, "mtry": 8, "seed": 1234, "cw_pow": 0.5}
 
 
 def to_int16(x):
@@ -358,7 +360,7 @@ def validate(pool, thr):
 
 
 def tune_thresholds(forest, val_per_snr, val_bg_minutes, clips=None, cv=None, folds=CV_FOLDS, procs=2,
-                    fa_weight=FA_WEIGHT):
+                    fa_weight=FA_WEIGHT, passes=SEARCH_PASSES):
     """Coordinate search of the confidence thresholds on held-out synthetic scenes and, when
     given, the real clips scored out of fold (clips from real_clip_features, cv from
     cv_forests), weighing a false alarm per hour by fa_weight.  Returns (thresholds,
@@ -376,7 +378,7 @@ def tune_thresholds(forest, val_per_snr, val_bg_minutes, clips=None, cv=None, fo
     thr = {k: T.PARAMS[k] for k in THRESHOLDS}  # from the shipped thresholds
     with Pool(procs) as pool:                   # forked after _VAL is filled
         best = validate(pool, thr)
-        for _ in range(SEARCH_PASSES):
+        for _ in range(passes):
             start = dict(thr)
             for k in THRESHOLDS:
                 for v in THRESHOLD_GRID:
@@ -402,7 +404,9 @@ def main(argv=None):
     ap.add_argument("--aug-scenes", type=int, default=300)
     ap.add_argument("--bg-minutes", type=float, default=90.0)
     ap.add_argument("--val-per-snr", type=int, default=20, help="validation scenes per SNR (thresholds)")
-    ap.add_argument("--val-bg-minutes", type=float, default=60.0)
+    ap.add_argument("--val-bg-minutes", type=float, default=VAL_BG_MINUTES,
+                    help="validation background with confusers (false alarms per hour of the thresholds)")
+    ap.add_argument("--passes", type=int, default=SEARCH_PASSES, help="coordinate-search passes (thresholds)")
     ap.add_argument("--real", default=real_clips.REAL_DEV, help="real development clips (read only; '' = none)")
     ap.add_argument("--real-views", type=int, default=REAL_VIEWS, help="views per real clip (1 file + mixes)")
     ap.add_argument("--real-weight", type=float, default=REAL_WEIGHT, help="sample weight of real-clip rows")
@@ -435,15 +439,15 @@ def main(argv=None):
         clips = real_clip_features(a.real)
         cvf = cv_forests(Xs, ys, Xr, yr, files, a.cv_folds, a.real_weight)
     thr, best = tune_thresholds(forest, a.val_per_snr, a.val_bg_minutes, clips, cvf, a.cv_folds,
-                                fa_weight=a.fa_weight)
+                                fa_weight=a.fa_weight, passes=a.passes)
     cv = best["real"]
     stats = "%d samples (%s), %d + %d chain-augmented scenes, %g min background, %d real-clip rows " \
             "(weight %g), train acc %.3f;\n# thresholds %s from %d validation scenes + %g min (val F1 %s, %.1f FA/h, " \
-            "false-alarm weight %g)" % (
+            "false-alarm weight %g, %d search passes)" % (
                 len(y), "/".join(str(int(v)) for v in np.bincount(y, minlength=events.NCLASSES)), a.scenes,
                 a.aug_scenes, a.bg_minutes, len(yr), a.real_weight, float(np.mean(pred == y)), thr,
                 6 * a.val_per_snr, a.val_bg_minutes, {c: round(x, 3) for c, x in best["per"].items()}, best["fah"],
-                a.fa_weight)
+                a.fa_weight, a.passes)
     if cv:
         cv.update({"table_id": detect_model.table_id(tree_blobs(nodes, roots)), "folds": a.cv_folds,
                    "grouping": "recording source (real_clips.group_of)", "views_per_clip": a.real_views,

@@ -37,7 +37,7 @@ def numpy_fft_us(n, reps=2000):
 def run_geometry(rate, frame, hop):
     args = [str(rate), str(frame), str(hop)]
     r = json.loads(fwrun.run_script("bench_dsp.py", args).strip().splitlines()[-1])
-    # the plain float FFT does not fit a 100 KB heap on the 64-bit unix port (8-byte
+    # the plain float FFT does not fit the firmware runs' heap on the 64-bit unix port (8-byte
     # pointers, 16-byte boxed floats): it gets a 1 MB heap, and that is said in the JSON
     r.update(json.loads(fwrun.run_script("bench_dsp.py", args + ["float"], heap="1M").strip().splitlines()[-1]))
     r["float_fft_heap"] = "1M"

@@ -16,7 +16,10 @@ import numpy as np
 from host_tools.errors import NodeToolError, EXIT_FAIL
 from node import consts
 
-HEAP = "100K"        # what MicroPython on an ESP32 (no PSRAM) has free after boot, roughly
+HEAP = "128K"        # the low end of an ESP32 (no PSRAM) MicroPython heap, 110-160 KB (the virtual
+#                      node runs the whole app at 160K).  DSP + detector compiled from source on
+#                      this 64-bit port hold ~70 KB (the forest table 27 KB); on a board the
+#                      package is frozen (firmware/manifest.py) and bytecode and table stay in flash
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIRMWARE = os.path.join(ROOT, "firmware")
 MP_SCRIPTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mp")

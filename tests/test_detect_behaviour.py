@@ -113,3 +113,35 @@ def test_refractory_merges_updates_into_one_record():
     assert len(recs) >= 2                                        # first report, then an update
     assert recs[0][6] == 0 and all(r[6] == 1 for r in recs[1:])  # E_UPDATE
     assert len({r[1] for r in recs}) == 1                        # same onset frame
+
+
+def test_interim_decision_reports_a_long_scream_while_it_lasts(monkeypatch):
+    # every mid_ms of a segment the forest is asked again and any class at conf_mid or above is
+    # reported there; conf_mid 101 leaves only the decision at the segment end
+    from node import detect_table as T
+    sig = make_event("scream", np.random.default_rng(4), RATE, duration_s=2.4)[0]
+    x = _mix([(sig, 2.0, 0.3)], seed=6)
+    end = 2.0 + 2.4
+    got, dur = {}, {}
+    for conf_mid in (0, 101):
+        monkeypatch.setitem(T.PARAMS, "conf_mid", conf_mid)
+        monkeypatch.setitem(T.PARAMS, "conf_scream", 0)          # the end decision reports any scream
+        ev = [e for e in _events(x) if abs(e["onset_s"] - 2.0) <= 0.15]
+        assert [e["class"] for e in ev] == ["scream"], (conf_mid, ev)
+        got[conf_mid], dur[conf_mid] = ev[0]["report_s"], ev[0]["duration_s"]
+    mid_s = T.PARAMS["mid_ms"] / 1000.0
+    assert got[0] <= 2.0 + mid_s + 0.1 < end - 1.0                # asked first at mid_ms
+    assert got[101] >= end - 0.1                                  # only at the end
+    assert dur[0] == dur[101] >= 2.4 - 0.5                        # the early report is updated at the end
+
+
+def test_a_shot_that_ends_before_its_early_decision_is_judged_by_conf_short(monkeypatch):
+    # a dry shot (50 ms tail) closes its segment before the early decision (gap_ms after the
+    # impulse): its end decision takes conf_short for a gunshot answer, not conf_gunshot
+    from node import detect_table as T
+    x = _mix([(_shot(1, tail_s=0.05, distance_m=60.0), 2.0, 0.5)], seed=6)
+    for short, gun, want in ((0, 101, ["gunshot"]), (101, 0, [])):
+        monkeypatch.setitem(T.PARAMS, "conf_short", short)
+        monkeypatch.setitem(T.PARAMS, "conf_gunshot", gun)
+        ev = _events(x)
+        assert [e["class"] for e in ev] == want, (short, gun, ev)

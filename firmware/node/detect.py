@@ -16,9 +16,11 @@
 #      levels, shape, spectrum, impulses, a leaky count of recent segment starts for
 #      repetitive sounds, the excess-peak band, pitch and voicing) go through the shipped
 #      random forest (node/detect_table.py) gap frames after the first and after the last
-#      impulse (gunshot only: low latency) and at the segment end; an answer counts when
-#      its vote share reaches the class's threshold (conf_early alone for the early
-#      gunshot; conf_switch too right after an event of another class).
+#      impulse (gunshot only: low latency), every mid frames (interim: any class) and at
+#      the segment end; an answer counts when its vote share reaches the class's
+#      threshold (conf_early alone for the early gunshot, conf_short for a shot whose
+#      segment ends before its early decision, conf_mid for an interim one; conf_switch
+#      too right after an event of another class).
 #   4. same-class events within refr frames merge: the record is re-sent with update=1.
 # The numpy/int reference (dsp_reference/detect_model.py) gives identical events.
 import micropython
@@ -55,6 +57,7 @@ _NPRM = const(14)
 _CTX_SH = const(7)          # context: decay of the recent-segment activity (~2 s)
 _CTX_INC = const(1024)      # added per segment start
 _NSEGF = const(31)          # segment features (dsp_reference.detect_model.FEATURE_NAMES)
+_MID = const(-1)            # _decide(only=_MID): an interim decision
 
 
 @micropython.viper
@@ -225,6 +228,7 @@ class Detector:
         self.hang = _frames(P["hang_ms"], rate, hop)
         self.maxlen = _frames(P["maxlen_ms"], rate, hop)
         self.gap = _frames(P["gap_ms"], rate, hop)
+        self.mid = _frames(P["mid_ms"], rate, hop)
         self.imp_sep = _frames(P["imp_sep_ms"], rate, hop)
         self.refr = _frames(P["refr_ms"], rate, hop)
         self.split_age = _frames(P["split_age_ms"], rate, hop)
@@ -236,6 +240,8 @@ class Detector:
         self.voiced = P["voiced_cdb"]
         self.conf_min = array("i", (101, P["conf_gunshot"], P["conf_scream"], P["conf_glass"]))
         self.conf_early = P["conf_early"]
+        self.conf_mid = P["conf_mid"]
+        self.conf_short = P["conf_short"]
         self.conf_switch = P["conf_switch"]
         self.ntrees = T.NTREES
         self.sgn = 1 << 31
@@ -343,6 +349,7 @@ class Detector:
         self.nimp = 0
         self.t_imp = -1000
         self.t_imp0 = -1000
+        self.t_mid = t + self.mid - 1
         self.ipk = _FLOOR
         self.peak = _FLOOR
         self.seg_cls = 0
@@ -431,6 +438,10 @@ class Detector:
         ev = None
         if self.seg_cls == 0 and self.nimp > 0 and (t - self.t_imp == self.gap or t - self.t_imp0 == self.gap):
             ev = self._decide(t, t - self.t0 + 1, 0, events.GUNSHOT)
+        if t == self.t_mid:                  # interim decision, any class
+            self.t_mid = t + self.mid
+            if self.seg_cls == 0 and ev is None:
+                ev = self._decide(t, t - self.t0 + 1, 0, _MID)
         if self.quiet >= self.hang or i + 1 >= self.maxlen:
             e2 = self._close(t)
             if e2 is not None:
@@ -442,8 +453,9 @@ class Detector:
         c = self.seg_cls
         if c == 0:
             return self._decide(t, self.t_last - self.t0 + 1, 1, 0)
-        self.ev_end[c] = self.t_last
-        if c == events.GUNSHOT and self.seg_base + self.nimp > self.ev_shots[c]:
+        longer = self.t_last > self.ev_end[c]   # reported before its end: the final
+        self.ev_end[c] = self.t_last            # duration and peak go out as an update
+        if longer or (c == events.GUNSHOT and self.seg_base + self.nimp > self.ev_shots[c]):
             return self._emit(t, c, self.ev_conf[c])
         return None
 
@@ -519,8 +531,16 @@ class Detector:
     def _decide(self, t, n, final, only):
         self._features(n, final)
         c = self._classify()
-        if c == 0 or (self.conf < self.conf_early if only else self.conf < self.conf_min[c]) or (only and c != only):
-            return None                     # early: its own threshold only
+        if only == _MID:
+            thr = self.conf_mid             # interim: one threshold, any class
+        elif only:
+            thr = self.conf_early if c == only else 101    # early: its class only
+        elif c == events.GUNSHOT and t - self.t_imp < self.gap:
+            thr = self.conf_short           # a shot that ended before its early decision
+        else:
+            thr = self.conf_min[c]
+        if c == 0 or self.conf < thr:
+            return None
         if self.conf < self.conf_switch:
             for k in range(1, events.NCLASSES):     # right after another class's event:
                 if k != c and self.ev_valid[k] and self.t0 - self.ev_end[k] <= self.refr:
