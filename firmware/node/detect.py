@@ -328,23 +328,10 @@ class Detector:
         self.hfpk = 0
         self.rmax = _FLOOR
         self.crest = 0
-        self.tsum = 0
-        self.ntonal = 0
-        self.hfsum = 0
-        self.csum = 0
-        self.cvar = 0
-        self.rough = 0
-        self.zbsum = 0
-        self.zbvar = 0
-        self.nzb = 0
-        self.zbpk = 0
+        self.tsum = self.ntonal = self.hfsum = self.csum = self.cvar = self.rough = 0
+        self.zbsum = self.zbvar = self.nzb = self.zbpk = 0
         self.zbprev = -1
-        self.nv = 0
-        self.psum = 0
-        self.pdsum = 0
-        self.npd = 0
-        self.hsum = 0
-        self.ppk = 0
+        self.nv = self.psum = self.pdsum = self.npd = self.hsum = self.ppk = 0
         self.pprev = -1
         self.nimp = 0
         self.t_imp = -1000
