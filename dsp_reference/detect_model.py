@@ -16,10 +16,10 @@ Stages (docs/detector.md has the reasoning):
      (a much stronger onset past the first SPLIT_AGE frames starts a new segment);
      impulses = rms rises >= IMP_JUMP over one or two frames while >= IMP_MIN above the
      rms floor;
-  4. decision: a random forest over 31 integer segment features (table shipped in
-     node/detect_table.py), GAP frames after the first and the last impulse (early,
+  4. decision: gradient-boosted trees over 31 integer segment features (table shipped in
+     node/detect_table.py; integer softmax confidence 0..100), GAP frames after the first and the last impulse (early,
      gunshot only), every MID frames of the segment (interim, any class) and at the
-     segment end; per-class vote-share thresholds (conf_*; conf_early for the early
+     segment end; per-class confidence thresholds (conf_*; conf_early for the early
      gunshot, conf_short for a shot whose segment ends before its early decision,
      conf_mid for an interim decision; conf_switch for a segment right after another class's event);
      refractory merging of same-class events into updates.
@@ -82,63 +82,104 @@ def params(cfg):
     return out
 
 
-def decode_nodes(blob):
-    """One tree's NODES bytes as a list of ints (4 little-endian int16 per node)."""
-    return np.frombuffer(blob, dtype="<i2").astype(np.int64).tolist()
+EXP2_Q15 = tuple(int(round(32768 * 2.0 ** (-i / 32.0))) for i in range(32))   # 2^(-i/32), Q15
+LOG2E_Q10 = 1477         # log2(e) in Q10
+LEAF_Q = 256             # leaf (and score) units per logit
 
 
-def decode_forest(trees):
-    """The shipped per-tree NODES as one flat node list with global child indices, and roots."""
-    flat, roots = [], []
-    for blob in trees:
-        base = len(flat) // 4
-        roots.append(base)
-        tr = decode_nodes(blob)
-        for i in range(0, len(tr), 4):
-            f, a, b, c = tr[i:i + 4]
-            flat += [f, a, b, c] if f < 0 else [f, a, b + base, c + base]
-    return flat, roots
+def exp_neg_q15(d):
+    """32768 * e^(-d / LEAF_Q) for d >= 0, by a 32-entry table of 2^(-i/32) and a shift
+    (the firmware's arithmetic; within 2.2 % of the exact value)."""
+    if d >= 4096:                              # e^-16 and below: 0 in Q15 (and no overflow)
+        return 0
+    t = (d * LOG2E_Q10) >> 10                  # base-2 exponent, Q8
+    n = t >> 8
+    return 0 if n > 15 else EXP2_Q15[(t >> 3) & 31] >> n
+
+
+def softmax_conf(scores):
+    """(class, confidence 0..100) of per-class scores in LEAF_Q units, class 0 (none) at 0:
+    the highest score wins (lowest id on a tie), confidence = 100 x its softmax share."""
+    best = 0
+    for c in range(1, events.NCLASSES):
+        if scores[c] > scores[best]:
+            best = c
+    m = scores[best]
+    tot = sum(exp_neg_q15(m - scores[c]) for c in range(events.NCLASSES))
+    return best, 100 * 32768 // tot
+
+
+class Boost:
+    """Gradient-boosted trees as the table ships them: NTREES complete binary trees of
+    depth DEPTH, tree k adding its leaf to the score of class 1 + k % 3 (class 0, none,
+    scores 0).  A tree is 3 * 2**DEPTH - 2 little-endian int16: the features of its
+    2**DEPTH - 1 inner nodes in heap order (children of node i: 2i+1 left, 2i+2 right),
+    their thresholds (go left when x[feature] <= threshold), then its 2**DEPTH leaves
+    (LEAF_Q per logit).  NODES holds the trees in several bytes objects of whole trees."""
+
+    def __init__(self, blobs, ntrees, depth):
+        w = np.concatenate([np.frombuffer(b, dtype="<i2") for b in blobs]).astype(np.int64)
+        self.ni = (1 << depth) - 1
+        per = 3 * self.ni + 1
+        if len(w) != ntrees * per:
+            raise ValueError("boosted-tree table: %d words for %d trees of depth %d" % (len(w), ntrees, depth))
+        t = w.reshape(ntrees, per)
+        self.ntrees, self.depth = ntrees, depth
+        self.feat, self.thr, self.leaf = t[:, :self.ni], t[:, self.ni:2 * self.ni], t[:, 2 * self.ni:]
+        self._rows = [(1 + k % 3, f, th, lf) for k, (f, th, lf) in
+                      enumerate(zip(self.feat.tolist(), self.thr.tolist(), self.leaf.tolist()))]
+        self._memo = {}          # feature vector -> (class, confidence): threshold searches re-ask
+
+    def scores(self, x):
+        """Per-class scores (LEAF_Q units) of one feature vector."""
+        sc = [0] * events.NCLASSES
+        ni = self.ni
+        for c, f, th, lf in self._rows:
+            i = 0
+            while i < ni:
+                i = 2 * i + (2 if x[f[i]] > th[i] else 1)
+            sc[c] += lf[i - ni]
+        return sc
+
+    def scores_batch(self, X):
+        """(N, NCLASSES) scores of many feature vectors (numpy; the trainer's)."""
+        X = np.asarray(X)
+        out = np.zeros((len(X), events.NCLASSES), dtype=np.int64)
+        rows = np.arange(len(X))
+        for k in range(self.ntrees):
+            i = np.zeros(len(X), dtype=np.int64)
+            for _ in range(self.depth):
+                i = 2 * i + 1 + (X[rows, self.feat[k, i]] > self.thr[k, i])
+            out[:, 1 + k % 3] += self.leaf[k, i - self.ni]
+        return out
+
+    def predict(self, x):
+        key = tuple(x)
+        got = self._memo.get(key)
+        if got is None:
+            if len(self._memo) > 200000:
+                self._memo.clear()
+            got = self._memo[key] = softmax_conf(self.scores(x))
+        return got
 
 
 def table_id(trees):
-    """Fingerprint of a forest's per-tree NODES bytes (ties training-time results to a table)."""
+    """Fingerprint of a classifier's NODES bytes (ties training-time results to a table)."""
     return hashlib.sha256(b"".join(trees)).hexdigest()[:16]
 
 
-_NODES = None
+_SHIPPED = None
 
 
-def forest_predict(x, forest=None):
-    """Class votes of the shipped forest for one feature vector.
-
-    A node is (feature, threshold, left, right), go left when x[feature] <= threshold; a
-    leaf has feature -1 and holds the vote shares (0..100) of classes 0, 1 in its threshold
-    and of classes 2, 3 in its left slot, 7 bits each.
-    Returns:
-        (class_id, confidence 0..100): argmax of the summed leaf votes (lowest id wins a tie),
-        confidence = that class's votes // number of trees.
-    """
-    global _NODES
-    if forest is None:
-        if _NODES is None:
-            _NODES = decode_forest(T.NODES)
-        forest = (_NODES[0], _NODES[1], T.NTREES)
-    nodes, roots, ntrees = forest
-    votes = [0] * events.NCLASSES
-    for r in roots:
-        i = r
-        while nodes[4 * i] >= 0:
-            i = nodes[4 * i + 2] if x[nodes[4 * i]] <= nodes[4 * i + 1] else nodes[4 * i + 3]
-        lo, hi = nodes[4 * i + 1], nodes[4 * i + 2]
-        votes[0] += lo & 127
-        votes[1] += lo >> 7
-        votes[2] += hi & 127
-        votes[3] += hi >> 7
-    best = 0
-    for c in range(1, events.NCLASSES):
-        if votes[c] > votes[best]:
-            best = c
-    return best, votes[best] // ntrees
+def classify(x, model=None):
+    """(class_id, confidence 0..100) of one segment feature vector by a Boost (default: the
+    shipped table node/detect_table.py)."""
+    global _SHIPPED
+    if model is None:
+        if _SHIPPED is None:
+            _SHIPPED = Boost(T.NODES, T.NTREES, T.DEPTH)
+        model = _SHIPPED
+    return model.predict(x)
 
 
 class DetectorModel:
@@ -148,13 +189,13 @@ class DetectorModel:
     ``self.samples`` as (t0, t, final, features) for training (decisions still happen).
     """
 
-    def __init__(self, cfg, ranges=None, collect=False, forest=None):
+    def __init__(self, cfg, ranges=None, collect=False, model=None):
         self.cfg = cfg
         self.p = params(cfg)
         self.ranges = ranges
         self.collect = collect
         self.samples = []
-        self.forest = forest
+        self.model = model
         self.reset()
 
     def reset(self):
@@ -423,7 +464,7 @@ class DetectorModel:
         x = self.features(n, final)
         if self.collect:
             self.samples.append((self.t0, t, final, x))
-        c, conf = forest_predict(x, self.forest)
+        c, conf = classify(x, self.model)
         if only == MID:
             thr = self.p["conf_mid"]                          # interim: one threshold, any class
         elif only:
@@ -466,9 +507,9 @@ class DetectorModel:
         return (c, on, self.t_last - on + 1, self.ev_peak[c], self.ev_conf[c], self.ev_shots[c], upd, t)
 
 
-def run(feat, cfg, ranges=None, collect=False, forest=None):
+def run(feat, cfg, ranges=None, collect=False, model=None):
     """All event tuples for a (F, NFEAT) feature array; with collect, also the decision samples."""
-    det = DetectorModel(cfg, ranges, collect, forest)
+    det = DetectorModel(cfg, ranges, collect, model)
     rows = np.asarray(feat).tolist()
     out = [e for e in (det.update(r) for r in rows) if e is not None]
     return (out, det.samples) if collect else out

@@ -144,10 +144,10 @@ def clip_file_features(args):
     return row["class"], row["file"], int_model.features(y, cfg).astype(np.int32), start
 
 
-def clip_classes(feat, start, cfg, forest=None):
-    """Classes a clip yields (as `sednode detect` reports them) with a given forest."""
+def clip_classes(feat, start, cfg, model=None):
+    """Classes a clip yields (as `sednode detect` reports them) with a given classifier."""
     from host_tools import detect
-    recs = detect_model.run(feat, cfg, forest=forest)
+    recs = detect_model.run(feat, cfg, model=model)
     return sorted({d["class"] for d in detect.to_dicts(recs, cfg, offset_samples=start,
                                                         tol_samples=int(detect.ONSET_TOL_S * cfg["rate"]))})
 

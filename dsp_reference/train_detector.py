@@ -6,7 +6,7 @@
 
 Deterministic: training scenes use seeds TRAIN_SEED0.. and AUG_SEED0.., the threshold
 validation scenes VAL_SEED0.. (all disjoint from the evaluation seeds in
-host_tools/evaluate.py); the forest uses its own seeded generator.  Steps:
+host_tools/evaluate.py); the boosting uses its own seeded generator.  Steps:
   1. synthetic scenes (all backgrounds, SNR 0-60 dB, confusers, some clipped), the same with a
      random recording chain (low-pass 1.8-7 kHz, more clipping: real recordings are often darker
      and clipped), background-plus-confuser audio, and the real development clips in several
@@ -15,10 +15,10 @@ host_tools/evaluate.py); the forest uses its own seeded generator.  Steps:
      decision point (early and final);
   2. label each synthetic decision point with the class of the scene event its segment starts
      in (onset - 0.3 s .. offset), else none (real clips: real_clips.label_samples);
-  3. a random forest of integer-threshold CART trees (Gini, class weights = balanced ** 0.5
-     times the sample weights), leaves holding per-class vote shares 0..100 packed 7 bits each;
-     plus one forest per cross-validation fold of the real clips (grouped by recording source),
-     so every real clip can be scored by a forest that never saw its source;
+  3. gradient-boosted trees (train_boost: multinomial logistic loss, complete trees of depth 4
+     with integer thresholds, leaves in 1/256 logit, class weights = balanced ** 0.5 times the
+     sample weights); plus one model per cross-validation fold of the real clips (grouped by
+     recording source), so every real clip can be scored by a model that never saw its source;
   4. per-class confidence thresholds (and the early-gunshot and class-switch ones) by coordinate
      search on held-out validation scenes + background + the real clips out of fold (objective
      in validate());
@@ -45,7 +45,7 @@ VAL_SEED0 = 700000
 CLASSES = ("gunshot", "scream", "glass_break")
 SNRS = (0, 5, 10, 15, 20, 30)
 THRESHOLDS = ("conf_early", "conf_short", "conf_gunshot", "conf_scream", "conf_glass", "conf_switch", "conf_mid")
-THRESHOLD_GRID = (40, 45, 50, 55, 60, 65, 70, 75, 80, 85, 90, 95, 101)   # 101: never
+THRESHOLD_GRID = (40, 45, 50, 55, 60, 65, 70, 75, 80, 85, 90, 95, 97, 99, 101)   # 101: never
 FA_WEIGHT = 0.03         # objective: mean event F1 - FA_WEIGHT * false alarms per hour (validate());
                          # the shipped table's (0.01 chose a scream threshold of 60: 5 false alarms/h)
 SEARCH_PASSES = 2        # coordinate-search passes over the thresholds
@@ -60,7 +60,8 @@ CV_FOLDS = 4
 REAL_RECALL_WEIGHT = 0.5  # threshold objective: + this x mean cross-validated real-clip recall
 REAL_NEG_WEIGHT = 1.0     # ... - this x share of negative real clips raising an event
 CV_OUT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "eval", "train_cv.json")
-FOREST = {"ntrees": 8, "depth": 8, "min_leaf": 4, "mtry": 8, "seed": 1234, "cw_pow": 0.5}
+BOOST = {"depth": 4, "rounds": 100, "lr": 0.15, "sub": 0.5, "lam": 1.0, "min_leaf": 8, "bins": 64,
+         "cw_pow": 0.5, "leaf_max": 2048, "seed": 1234}
 
 
 def to_int16(x):
@@ -144,112 +145,133 @@ def background_samples(args):
     return out
 
 
-# ---------------------------------------------------------------- CART / forest
-def _best_split(X, y, w, feats, min_leaf, ncls):
-    best = (0.0, None, None)
-    W = np.zeros((len(y), ncls))
-    W[np.arange(len(y)), y] = w
-    tot = W.sum(0)
-    ntot = tot.sum()
-    g0 = ntot - (tot ** 2).sum() / ntot
-    for f in feats:
-        order = np.argsort(X[:, f], kind="stable")
-        xs = X[order, f]
-        cl = np.cumsum(W[order], axis=0)[:-1]
-        nl = cl.sum(1)
-        nr = ntot - nl
-        ok = (xs[1:] != xs[:-1]) & (np.arange(1, len(xs)) >= min_leaf) & (np.arange(len(xs) - 1, 0, -1) >= min_leaf)
-        if not ok.any():
-            continue
-        cr = tot - cl
-        with np.errstate(divide="ignore", invalid="ignore"):
-            g = (nl - (cl ** 2).sum(1) / nl) + (nr - (cr ** 2).sum(1) / nr)
-        g = np.where(ok, g, np.inf)
-        k = int(np.argmin(g))
-        gain = g0 - g[k]
-        if gain > best[0] + 1e-12:
-            best = (gain, f, int((int(xs[k]) + int(xs[k + 1])) // 2))
-    return best
+# ---------------------------------------------------------------- boosted trees
+def _bin_edges(X, nbins):
+    """Per feature, the candidate thresholds: distinct quantiles of its training values."""
+    return [np.unique(np.quantile(X[:, f], np.linspace(0, 1, nbins + 1)[1:-1], method="lower")).astype(np.int64)
+            for f in range(X.shape[1])]
 
 
-def _grow(X, y, w, depth, P, rng, nodes, ncls):
-    idx = len(nodes)
-    nodes.append(None)
-    tot = np.bincount(y, weights=w, minlength=ncls)
-    leaf = depth == 0 or len(np.unique(y)) == 1 or len(y) < 2 * P["min_leaf"]
-    if not leaf:
-        feats = rng.choice(X.shape[1], P["mtry"], replace=False)
-        gain, f, thr = _best_split(X, y, w, feats, P["min_leaf"], ncls)
-        if f is None:
-            leaf = True
-    if leaf:
-        share = np.floor(100.0 * tot / tot.sum() + 0.5).astype(int)
-        nodes[idx] = (-1, int(share[0] | (share[1] << 7)), int(share[2] | (share[3] << 7)), 0)
-        return idx
-    m = X[:, f] <= thr
-    left = _grow(X[m], y[m], w[m], depth - 1, P, rng, nodes, ncls)
-    right = _grow(X[~m], y[~m], w[~m], depth - 1, P, rng, nodes, ncls)
-    nodes[idx] = (int(f), thr, left, right)
-    return idx
+def _grow_complete(B, edges, g, h, rows, P, feat, thr, leaf, i=0, depth=None):
+    """Grow one regression tree on gradients g / hessians h (histogram splits, Newton leaves)
+    into complete heap-ordered arrays; a node that stops early passes its leaf to every leaf
+    below it (its inner nodes get feature 0, threshold 0: either way leads to that value)."""
+    depth = P["depth"] if depth is None else depth
+    G, H, lam = g[rows].sum(), h[rows].sum(), P["lam"]
+    best = None
+    if depth > 0 and len(rows) >= 2 * P["min_leaf"]:
+        nf, nb = B.shape[1], P["bins"] + 1
+        flat = (B[rows] + np.arange(nf) * nb).ravel()
+        hg = np.bincount(flat, weights=np.repeat(g[rows], nf), minlength=nf * nb).reshape(nf, nb)
+        hh = np.bincount(flat, weights=np.repeat(h[rows], nf), minlength=nf * nb).reshape(nf, nb)
+        hc = np.bincount(flat, minlength=nf * nb).reshape(nf, nb)
+        GL, HL, CL = np.cumsum(hg, 1)[:, :-1], np.cumsum(hh, 1)[:, :-1], np.cumsum(hc, 1)[:, :-1]
+        valid = np.array([[b < len(e) for b in range(nb - 1)] for e in edges])
+        ok = valid & (CL >= P["min_leaf"]) & (len(rows) - CL >= P["min_leaf"])
+        gain = np.where(ok, GL ** 2 / (HL + lam) + (G - GL) ** 2 / (H - HL + lam) - G ** 2 / (H + lam), -1.0)
+        f, b = np.unravel_index(int(np.argmax(gain)), gain.shape)
+        if gain[f, b] > 1e-9:
+            best = (int(f), int(b))
+    ni = len(feat)
+    if best is None:
+        v = int(np.clip(np.round(-G / (H + lam) * P["lr"] * detect_model.LEAF_Q), -P["leaf_max"], P["leaf_max"]))
+        stack = [i]
+        while stack:
+            j = stack.pop()
+            if j < ni:
+                feat[j], thr[j] = 0, 0
+                stack += [2 * j + 1, 2 * j + 2]
+            else:
+                leaf[j - ni] = v
+        return
+    f, b = best
+    feat[i], thr[i] = f, int(edges[f][b])
+    m = B[rows, f] <= b
+    _grow_complete(B, edges, g, h, rows[m], P, feat, thr, leaf, 2 * i + 1, depth - 1)
+    _grow_complete(B, edges, g, h, rows[~m], P, feat, thr, leaf, 2 * i + 2, depth - 1)
 
 
-def train_forest(X, y, P=FOREST, sw=None):
-    """Bagged CART trees; class weights (balanced ** cw_pow) times the per-sample weights sw.
-    Returns (nodes, roots)."""
+def train_boost(X, y, P=None, sw=None):
+    """Gradient-boosted trees, multinomial logistic loss with class 0 (none) as the zero-score
+    reference: per round one tree for each of classes 1..3 (on a random half of the rows
+    when P['sub'] < 1), integer thresholds at feature quantiles, leaves rounded to
+    detect_model.LEAF_Q per logit (the scores the trainer sees are the table's).  Rows
+    weigh class weight (balanced ** cw_pow) times sw.  Returns a detect_model.Boost."""
+    P = dict(BOOST, **(P or {}))
     rng = np.random.default_rng(P["seed"])
+    X = np.asarray(X, dtype=np.int64)
+    y = np.asarray(y)
     ncls = events.NCLASSES
     sw = np.ones(len(y)) if sw is None else np.asarray(sw, dtype=float)
     cnt = np.bincount(y, weights=sw, minlength=ncls)
-    cw = np.where(cnt > 0, (cnt.sum() / (ncls * np.maximum(cnt, 1e-9))) ** P.get("cw_pow", 1.0), 0.0)
-    nodes, roots = [], []
-    for _ in range(P["ntrees"]):
-        b = rng.integers(0, len(y), len(y))
-        roots.append(_grow(X[b], y[b], cw[y[b]] * sw[b], P["depth"], P, rng, nodes, ncls))
-    return nodes, roots
+    cw = np.where(cnt > 0, (cnt.sum() / (ncls * np.maximum(cnt, 1e-9))) ** P["cw_pow"], 0.0)
+    w = cw[y] * sw
+    w = w / w.mean()
+    edges = _bin_edges(X, P["bins"])
+    B = np.stack([np.searchsorted(edges[f], X[:, f], side="left") for f in range(X.shape[1])], 1)
+    Y = np.eye(ncls)[y]
+    F = np.zeros((len(y), ncls))
+    ni = (1 << P["depth"]) - 1
+    words = []
+    for _ in range(P["rounds"]):
+        p = np.exp(F - F.max(1, keepdims=True))
+        p /= p.sum(1, keepdims=True)
+        rows = np.arange(len(y)) if P["sub"] >= 1 else \
+            np.sort(rng.choice(len(y), int(P["sub"] * len(y)), replace=False))
+        for c in range(1, ncls):
+            g = (p[:, c] - Y[:, c]) * w
+            h = np.maximum(p[:, c] * (1 - p[:, c]), 1e-6) * w
+            feat, thr, leaf = [0] * ni, [0] * ni, [0] * (ni + 1)
+            _grow_complete(B, edges, g, h, rows, P, feat, thr, leaf)
+            words.append(feat + thr + leaf)
+            i = np.zeros(len(y), dtype=np.int64)
+            for _ in range(P["depth"]):
+                i = 2 * i + 1 + (X[np.arange(len(y)), np.array(feat)[i]] > np.array(thr)[i])
+            F[:, c] += np.array(leaf)[i - ni] / detect_model.LEAF_Q
+    return boost_model(words, P["depth"])
 
 
-def flat_forest(nodes, roots):
-    """(flat node list, roots, tree count) as detect_model.forest_predict takes a forest."""
-    return [v for n in nodes for v in n], roots, len(roots)
+def boost_blobs(words, per_blob=8):
+    """The table's NODES: bytes objects of per_blob whole trees each (int16 little-endian)."""
+    w = np.array(words, dtype=np.int64)
+    if w.min() < -32768 or w.max() > 32767:
+        raise ValueError("boosted-tree value outside int16")
+    return tuple(w[k:k + per_blob].astype("<i2").tobytes() for k in range(0, len(w), per_blob))
 
 
-def tree_blobs(nodes, roots):
-    """One bytes object per tree, child indices local to the tree (4 little-endian int16 per node)."""
-    bounds = list(roots) + [len(nodes)]
-    trees = []
-    for k in range(len(roots)):
-        r0 = bounds[k]
-        flat = []
-        for f, a, b, c in nodes[r0:bounds[k + 1]]:
-            flat += [f, a, b, c] if f < 0 else [f, a, b - r0, c - r0]
-        if min(flat) < -32768 or max(flat) > 32767:
-            raise ValueError("forest value outside int16")
-        trees.append(np.array(flat, dtype="<i2").tobytes())
-    return trees
+def boost_model(words, depth):
+    return detect_model.Boost(boost_blobs(words), len(words), depth)
 
 
-def render(nodes, roots, stats, thr=None):
-    """The table module: PARAMS, NTREES and NODES, a tuple of one bytes object per tree whose
-    child indices are local to that tree (several small literals: the unix port compiles
-    the module from source, and one large literal needs a large contiguous heap block)."""
-    trees = tree_blobs(nodes, roots)
+def model_words(model):
+    """A Boost's trees as lists of int16 words (feature, threshold and leaf arrays)."""
+    return [list(f) + list(t) + list(lf) for f, t, lf in zip(model.feat.tolist(), model.thr.tolist(),
+                                                            model.leaf.tolist())]
+
+
+def render(model, stats, thr=None):
+    """The table module: PARAMS, DEPTH, NTREES and NODES (several bytes objects of whole trees:
+    the unix port compiles the module from source, and one large literal needs a large
+    contiguous heap block)."""
+    blobs = boost_blobs(model_words(model))
     lines = ["# SPDX-License-Identifier: MIT",
              "# Generated by dsp_reference/train_detector.py -- do not edit by hand.",
-             "# Detector constants (PARAMS) and the segment classifier: a random forest of %d" % len(roots),
-             "# integer-threshold trees over the %d segment features of dsp_reference.detect_model." % detect_model.NSEGF,
-             "# NODES: one bytes object per tree (root = node 0), 4 little-endian int16 per node:",
-             "# feature (-1 = leaf), threshold, left child, right child (go left when",
-             "# x[feature] <= threshold); a leaf holds the vote shares 0..100 of classes 0 and 1 in",
-             "# the threshold slot and of 2 and 3 in the left slot, 7 bits each.  The firmware walks",
-             "# the bytes in place (no copy on the heap).",
+             "# Detector constants (PARAMS) and the segment classifier: %d gradient-boosted trees" % model.ntrees,
+             "# of depth DEPTH over the %d segment features of dsp_reference.detect_model; tree k adds" % detect_model.NSEGF,
+             "# its leaf to the score of class 1 + k % 3 (none scores 0); confidence = 100 x softmax share.",
+             "# NODES: bytes objects of whole trees, 3 * 2**DEPTH - 2 little-endian int16 per tree:",
+             "# the features of its 2**DEPTH - 1 inner nodes in heap order (children of i: 2i+1, 2i+2),",
+             "# their thresholds (go left when x[feature] <= threshold), then its 2**DEPTH leaves",
+             "# (256 per logit).  The firmware walks the bytes in place (no copy on the heap).",
              "# Training: %s" % stats,
              "PARAMS = {"]
     for k, v in dict(T.PARAMS, **(thr or {})).items():
         lines.append("    %r: %r," % (k, v))
     lines.append("}")
-    lines.append("NTREES = %d" % len(roots))
+    lines.append("DEPTH = %d" % model.depth)
+    lines.append("NTREES = %d" % model.ntrees)
     lines.append("NODES = (")
-    for blob in trees:
+    for blob in blobs:
         lines.append("    (")
         for i in range(0, len(blob), 32):
             lines.append("        b'" + "".join("\\x%02x" % c for c in blob[i:i + 32]) + "'")
@@ -296,8 +318,8 @@ def real_clip_features(root, procs=2):
         return pool.map(real_clips.clip_file_features, [(root, r, CFG) for r in rows], chunksize=4)
 
 
-def cv_forests(Xs, ys, Xr, yr, files, folds, weight):
-    """One forest per fold, trained on the synthetic rows and the real rows of the other folds
+def cv_models(Xs, ys, Xr, yr, files, folds, weight):
+    """One model per fold, trained on the synthetic rows and the real rows of the other folds
     (folds by recording source, real_clips.fold_of)."""
     fold_r = np.array([real_clips.fold_of(f, folds) for f in files])
     out = []
@@ -306,7 +328,7 @@ def cv_forests(Xs, ys, Xr, yr, files, folds, weight):
         X = np.concatenate([Xs, Xr[keep]])
         y = np.concatenate([ys, yr[keep]])
         sw = np.concatenate([np.ones(len(ys)), np.full(int(keep.sum()), float(weight))])
-        out.append(flat_forest(*train_forest(X, y, sw=sw)))
+        out.append(train_boost(X, y, sw=sw))
     return out
 
 
@@ -318,11 +340,11 @@ def _val_run(args):
     kind, i, thr = args
     from node import detect_table
     detect_table.PARAMS.update(thr)
-    if kind == "clip":                          # scored by the forest that never saw its source
+    if kind == "clip":                          # scored by the model that never saw its source
         cls, fold, feat, start = _VAL["clips"][i]
         return cls, real_clips.clip_classes(feat, start, CFG, _VAL["cv"][fold])
     feat = _VAL["scenes"][i][0] if kind == "scene" else _VAL["bg"][i]
-    recs = detect_model.run(feat, CFG, forest=_VAL["forest"])
+    recs = detect_model.run(feat, CFG, model=_VAL["model"])
     fin = detect_model.final_events(recs)
     if kind == "bg":
         return len(fin), len(feat) * CFG["hop"] / CFG["rate"]
@@ -359,11 +381,11 @@ def validate(pool, thr):
     return v
 
 
-def tune_thresholds(forest, val_per_snr, val_bg_minutes, clips=None, cv=None, folds=CV_FOLDS, procs=2,
+def tune_thresholds(model, val_per_snr, val_bg_minutes, clips=None, cv=None, folds=CV_FOLDS, procs=2,
                     fa_weight=FA_WEIGHT, passes=SEARCH_PASSES):
     """Coordinate search of the confidence thresholds on held-out synthetic scenes and, when
     given, the real clips scored out of fold (clips from real_clip_features, cv from
-    cv_forests), weighing a false alarm per hour by fa_weight.  Returns (thresholds,
+    cv_models), weighing a false alarm per hour by fa_weight.  Returns (thresholds,
     validate() scores at them)."""
     _VAL["fa_weight"] = fa_weight
     jobs = [(VAL_SEED0 + 100 * k + i, snr) for k, snr in enumerate(SNRS) for i in range(val_per_snr)]
@@ -372,7 +394,7 @@ def tune_thresholds(forest, val_per_snr, val_bg_minutes, clips=None, cv=None, fo
         _VAL["scenes"] = pool.map(val_scene_features, jobs, chunksize=4)
         _VAL["bg"] = [c for p in pool.map(val_background_features, [(VAL_SEED0 + 10000 + k, val_bg_minutes / nbg)
                                                                      for k in range(nbg)]) for c in p]
-    _VAL["forest"] = forest
+    _VAL["model"] = model
     _VAL["clips"] = [(c, real_clips.fold_of(f, folds), feat, st) for c, f, feat, st in clips] if cv else None
     _VAL["cv"] = cv
     thr = {k: T.PARAMS[k] for k in THRESHOLDS}  # from the shipped thresholds
@@ -431,14 +453,13 @@ def main(argv=None):
     X = np.concatenate([Xs, Xr])
     y = np.concatenate([ys, yr])
     sw = np.concatenate([np.ones(len(ys)), np.full(len(yr), a.real_weight)])
-    nodes, roots = train_forest(X, y, sw=sw)
-    forest = flat_forest(nodes, roots)
-    pred = np.array([detect_model.forest_predict(list(x), forest)[0] for x in X])
+    model = train_boost(X, y, sw=sw)
+    pred = model.scores_batch(X).argmax(1)
     clips = cvf = None
     if len(yr) and a.cv_folds > 1:
         clips = real_clip_features(a.real)
-        cvf = cv_forests(Xs, ys, Xr, yr, files, a.cv_folds, a.real_weight)
-    thr, best = tune_thresholds(forest, a.val_per_snr, a.val_bg_minutes, clips, cvf, a.cv_folds,
+        cvf = cv_models(Xs, ys, Xr, yr, files, a.cv_folds, a.real_weight)
+    thr, best = tune_thresholds(model, a.val_per_snr, a.val_bg_minutes, clips, cvf, a.cv_folds,
                                 fa_weight=a.fa_weight, passes=a.passes)
     cv = best["real"]
     stats = "%d samples (%s), %d + %d chain-augmented scenes, %g min background, %d real-clip rows " \
@@ -449,7 +470,7 @@ def main(argv=None):
                 6 * a.val_per_snr, a.val_bg_minutes, {c: round(x, 3) for c, x in best["per"].items()}, best["fah"],
                 a.fa_weight, a.passes)
     if cv:
-        cv.update({"table_id": detect_model.table_id(tree_blobs(nodes, roots)), "folds": a.cv_folds,
+        cv.update({"table_id": detect_model.table_id(boost_blobs(model_words(model))), "folds": a.cv_folds,
                    "grouping": "recording source (real_clips.group_of)", "views_per_clip": a.real_views,
                    "real_weight": a.real_weight, "thresholds": thr, "fa_weight": a.fa_weight})
         os.makedirs(os.path.dirname(os.path.abspath(a.cv_out)), exist_ok=True)
@@ -460,8 +481,8 @@ def main(argv=None):
                      a.cv_folds, {c: round(v, 3) for c, v in cv["recall"].items() if v is not None},
                      cv["negative_fp_rate"])
     with open(a.out, "w") as f:
-        f.write(render(nodes, roots, stats, thr))
-    print(stats, "->", a.out, "(%d nodes)" % len(nodes), file=sys.stderr)
+        f.write(render(model, stats, thr))
+    print(stats, "->", a.out, "(%d trees)" % model.ntrees, file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -97,24 +97,27 @@ def firmware_events(x, cfg, bench=False, firmware=fwrun.FIRMWARE, mode=None):
     """All event records of int16 samples from the firmware on the unix port, and run info.
 
     mode "feat" also returns, in info["decisions"], (frame, feature list) of every
-    classifier decision (run_detect.py)."""
+    classifier decision and in info["answers"] its (class, confidence) (run_detect.py)."""
     mode = "bench" if bench else mode
     with tempfile.TemporaryDirectory(prefix="sednode-det-") as d:
         src = os.path.join(d, "in.raw")
         np.asarray(x, dtype="<i2").tofile(src)
         args = [src, str(cfg["rate"]), str(cfg["frame"]), str(cfg["hop"])] + ([mode] if mode else [])
         text = fwrun.run_script("run_detect.py", args, firmware=firmware, timeout=3600)
-    evs, info, dec = [], {}, []
+    evs, info, dec, ans = [], {}, [], []
     for line in text.strip().splitlines():
         if line.startswith("E "):
             evs.append(tuple(int(v) for v in line.split()[1:]))
         elif line.startswith("X "):
             v = [int(w) for w in line.split()[1:]]
             dec.append((v[0], v[1:]))
+        elif line.startswith("C "):
+            ans.append(tuple(int(w) for w in line.split()[1:]))
         elif line.startswith("frames="):
             info = {k: int(v) for k, v in (kv.split("=") for kv in line.split())}
     if mode == "feat":
         info["decisions"] = dec
+        info["answers"] = ans
     return evs, info
 
 

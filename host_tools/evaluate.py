@@ -307,7 +307,7 @@ def report_md(res):
         cv = r["cross_validated"]
         if cv:
             L += ["The shipped table was trained on views of these clips too, so the honest figures are the "
-                  "trainer's: %d-fold cross-validation grouped by %s, each clip scored by a forest that never "
+                  "trainer's: %d-fold cross-validation grouped by %s, each clip scored by a model that never "
                   "saw its recording source (`eval/train_cv.json`). The shipped table's own (seen-in-training) "
                   "figures are in the last column." % (cv["folds"], cv["grouping"]), "",
                   "| class | clips | recall, cross-validated | recall, shipped table |", "|---|---|---|---|"]

@@ -50,6 +50,8 @@ def test_firmware_segment_features_identical_to_reference():
         ref = [(t, x_) for _, t, _, x_ in samples]
         assert len(ref) >= 5 and all(len(v) == detect_model.NSEGF for _, v in ref)
         assert info["decisions"] == ref, "scene %r: segment features differ" % (s,)
+        # and the classifier's answer (boosted-tree scores, integer softmax) to each of them
+        assert info["answers"] == [detect_model.classify(v) for _, v in ref], "scene %r" % (s,)
 
 
 def test_reference_stream_equals_one_shot_features(runs):
@@ -92,16 +94,23 @@ def test_event_records_are_well_formed(runs):
             assert (e[events.E_SHOTS] >= 1) == (e[events.E_CLASS] == events.GUNSHOT)
 
 
-def test_shipped_forest_table_is_consistent():
-    assert len(detect_table.NODES) == detect_table.NTREES
-    for blob in detect_table.NODES:                # one bytes object per tree, root = node 0
-        nodes = detect_model.decode_nodes(blob)
-        assert len(nodes) % 4 == 0
-        n = len(nodes) // 4
-        for i in range(n):
-            f, thr, left, right = nodes[4 * i:4 * i + 4]
-            if f < 0:
-                votes = [thr & 127, thr >> 7, left & 127, left >> 7]
-                assert 95 <= sum(votes) <= 105
-            else:
-                assert f < detect_model.NSEGF and 0 < left < n and 0 < right < n
+def test_shipped_classifier_table_is_consistent():
+    depth, n = detect_table.DEPTH, detect_table.NTREES
+    ni = (1 << depth) - 1
+    per = 2 * (3 * ni + 1)                       # bytes per tree
+    assert sum(len(b) for b in detect_table.NODES) == n * per and n % 3 == 0
+    assert all(len(b) % per == 0 for b in detect_table.NODES)   # whole trees per bytes object
+    m = detect_model.Boost(detect_table.NODES, n, depth)
+    assert (m.feat >= 0).all() and (m.feat < detect_model.NSEGF).all()
+    # every tree splits somewhere and says something (not a padded or empty table)
+    assert (m.thr != 0).any(axis=1).all() and (m.leaf != 0).any(axis=1).all()
+    # the firmware's viper sum of the leaves (a 32-bit word on the device) cannot overflow
+    assert n * int(abs(m.leaf).max()) < 1 << 30
+
+
+def test_softmax_confidence_matches_floating_point():
+    import math
+    for sc in ([0, 0, 0, 0], [0, 256, 0, 0], [0, -512, 300, 299], [0, 4000, -4000, 0], [0, 90000, 0, 89000]):
+        c, conf = detect_model.softmax_conf(sc)
+        ex = [math.exp((v - max(sc)) / detect_model.LEAF_Q) for v in sc]
+        assert c == sc.index(max(sc)) and abs(conf - 100 * ex[c] / sum(ex)) <= 2.5, (sc, conf)

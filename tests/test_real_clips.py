@@ -85,14 +85,13 @@ def test_clip_samples_are_labelled(fake_dev):
     assert rc.manifest(fake_dev + "/missing") == []
 
 
-def test_sample_weights_steer_the_forest():
+def test_sample_weights_steer_the_classifier():
     X = np.array([[0, 5]] * 20 + [[0, 5]] * 20, dtype=np.int64)
     y = np.array([1] * 20 + [2] * 20)
-    P = dict(train_detector.FOREST, ntrees=1, mtry=2)
     for w_shot, want in ((3.0, 1), (1 / 3.0, 2)):
         sw = np.array([w_shot] * 20 + [1.0] * 20)
-        forest = train_detector.flat_forest(*train_detector.train_forest(X, y, P, sw=sw))
-        assert detect_model.forest_predict([0, 5] + [0] * 21, forest)[0] == want
+        model = train_detector.train_boost(X, y, {"rounds": 3, "sub": 1.0}, sw=sw)
+        assert detect_model.classify([0, 5] + [0] * 21, model)[0] == want
 
 
 def test_cross_validated_results_must_belong_to_the_shipped_table(tmp_path, fake_dev):

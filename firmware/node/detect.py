@@ -15,9 +15,10 @@
 #   3. the segment's 31 features (same list as dsp_reference.detect_model.FEATURE_NAMES:
 #      levels, shape, spectrum, impulses, a leaky count of recent segment starts for
 #      repetitive sounds, the excess-peak band, pitch and voicing) go through the shipped
-#      random forest (node/detect_table.py) gap frames after the first and after the last
-#      impulse (gunshot only: low latency), every mid frames (interim: any class) and at
-#      the segment end; an answer counts when its vote share reaches the class's
+#      boosted trees (node/detect_table.py; class = highest score, confidence = its integer
+#      softmax share 0..100) gap frames after the first and after the last impulse
+#      (gunshot only: low latency), every mid frames (interim: any class) and at the
+#      segment end; an answer counts when its confidence reaches the class's
 #      threshold (conf_early alone for the early gunshot, conf_short for a shot whose
 #      segment ends before its early decision, conf_mid for an interim one; conf_switch
 #      too right after an event of another class).
@@ -170,30 +171,48 @@ def floor(out, fl, dv, prm, res, sgn: int):
 
 
 @micropython.viper
-def tree(nodes, x, votes, sgn: int):
-    # nodes: bytes of one tree, 4 int16 per node, root = node 0 (feature, threshold, left,
-    # right; leaf: feature -1, votes of classes 0,1 in the threshold slot and 2,3 in the
-    # left slot, 7 bits each); x: array('i') features; votes: array('i', 4) += leaf votes.
+def boost(nodes, n: int, c: int, depth: int, x, sc, sgn: int) -> int:
+    # nodes: bytes of n whole trees of depth `depth` (node/detect_table.py): per tree the
+    # features of its 2**depth - 1 inner nodes in heap order, their thresholds, then its
+    # 2**depth leaves, all int16; x: array('i') features; sc: array('i', 4) += the leaves,
+    # tree by tree to classes c, c+1, .. cycling 1..3.  Returns the next tree's class.
     nd = ptr16(nodes)
     xv = ptr32(x)
-    vt = ptr32(votes)
-    i = 0
-    f = (int(nd[0]) ^ 0x8000) - 0x8000
-    while f >= 0:
-        thr = (int(nd[i + 1]) ^ 0x8000) - 0x8000
-        v = int(xv[f])
-        v |= -(v & sgn)
-        if v <= thr:
-            i = int(nd[i + 2]) << 2
-        else:
-            i = int(nd[i + 3]) << 2
-        f = (int(nd[i]) ^ 0x8000) - 0x8000
-    lo = int(nd[i + 1])
-    hi = int(nd[i + 2])
-    vt[0] = int(vt[0]) + (lo & 127)
-    vt[1] = int(vt[1]) + (lo >> 7)
-    vt[2] = int(vt[2]) + (hi & 127)
-    vt[3] = int(vt[3]) + (hi >> 7)
+    s = ptr32(sc)
+    ni = (1 << depth) - 1
+    base = 0
+    k = 0
+    while k < n:
+        i = 0
+        while i < ni:
+            thr = (int(nd[base + ni + i]) ^ 0x8000) - 0x8000
+            v = int(xv[int(nd[base + i])])
+            v |= -(v & sgn)
+            i = i + i + 1
+            if v > thr:
+                i += 1
+        s[c] = int(s[c]) + ((int(nd[base + ni + i]) ^ 0x8000) - 0x8000)   # leaf i - ni at 2*ni + i - ni
+        c += 1
+        if c > 3:
+            c = 1
+        base += ni + ni + ni + 1
+        k += 1
+    return c
+
+
+# 2^(-i/32) in Q15 (dsp_reference.detect_model.EXP2_Q15): the softmax confidence
+_EXP2 = (32768, 32066, 31379, 30706, 30048, 29405, 28774, 28158, 27554, 26964, 26386, 25821, 25268,
+         24726, 24196, 23678, 23170, 22674, 22188, 21713, 21247, 20792, 20347, 19911, 19484, 19066,
+         18658, 18258, 17867, 17484, 17109, 16743)
+
+
+def _exp_neg(d):
+    # 32768 * e^(-d/256), d >= 0
+    if d >= 4096:
+        return 0
+    t = (d * 1477) >> 10
+    n = t >> 8
+    return 0 if n > 15 else _EXP2[(t >> 3) & 31] >> n
 
 
 def _frames(ms, rate, hop):
@@ -243,14 +262,14 @@ class Detector:
         self.conf_mid = P["conf_mid"]
         self.conf_short = P["conf_short"]
         self.conf_switch = P["conf_switch"]
-        self.ntrees = T.NTREES
+        self.tree_bytes = 2 * (3 * (1 << T.DEPTH) - 2)
         self.sgn = 1 << 31
         self.fl = array("i", bytes(4 * nb))
         self.dv = array("i", bytes(4 * nb))
         self.res = array("i", bytes(4 * 7))
         self.rms = array("i", bytes(4 * self.maxlen))      # rms of every segment frame
         self.x = array("i", bytes(4 * _NSEGF))             # segment features
-        self.votes = array("i", bytes(4 * events.NCLASSES))
+        self.scores = array("i", bytes(4 * events.NCLASSES))
         nc = events.NCLASSES
         self.ev_valid = array("i", bytes(4 * nc))
         self.ev_onset = array("i", bytes(4 * nc))
@@ -501,18 +520,23 @@ class Detector:
         x[30] = self.ppk
 
     def _classify(self):
-        # forest vote: returns the class id, leaves the confidence in self.conf
-        vt = self.votes
+        # boosted-tree scores -> class id; the softmax confidence 0..100 goes to self.conf
+        sc = self.scores
         for c in range(events.NCLASSES):
-            vt[c] = 0
+            sc[c] = 0
+        c = 1
         nodes = T.NODES
-        for k in range(self.ntrees):
-            tree(nodes[k], self.x, vt, self.sgn)
+        for k in range(len(nodes)):
+            c = boost(nodes[k], len(nodes[k]) // self.tree_bytes, c, T.DEPTH, self.x, sc, self.sgn)
         best = 0
         for c in range(1, events.NCLASSES):
-            if vt[c] > vt[best]:
+            if sc[c] > sc[best]:
                 best = c
-        self.conf = vt[best] // self.ntrees
+        m = sc[best]
+        tot = 0
+        for c in range(events.NCLASSES):
+            tot += _exp_neg(m - sc[c])
+        self.conf = 3276800 // tot
         return best
 
     def _decide(self, t, n, final, only):

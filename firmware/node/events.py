@@ -22,7 +22,7 @@ E_ONSET = const(1)       # onset frame index since reset (frame t covers samples
                          # [t*hop, t*hop + frame)); onset sample = t*hop + frame - hop
 E_DUR = const(2)         # duration in frames, onset frame to last active frame
 E_PEAK = const(3)        # largest sample peak over the event, cdB (1/100 dBFS)
-E_CONF = const(4)        # confidence 0..100 (classifier vote share of the class)
+E_CONF = const(4)        # confidence 0..100 (the classifier's softmax share of the class)
 E_SHOTS = const(5)       # impulses counted (gunshot bursts); 0 for other classes
 E_UPDATE = const(6)      # 0: a new event; 1: revision of the last event of this class
                          # (same onset; longer duration / more shots), see docs/detector.md

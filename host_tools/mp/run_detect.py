@@ -7,7 +7,8 @@
 # inside Detector.update() on frames that emitted no event (must be 0), U the total time
 # spent in Detector.update(); with "bench", the viper calibration loop (5,000,000
 # iterations) is timed in the same run so the host can scale U to an ESP32.  With "feat",
-# every classifier decision also prints "X frame f0 f1 ..." (the segment feature vector).
+# every classifier decision also prints "X frame f0 f1 ..." (the segment feature vector)
+# and "C class confidence" (the classifier's answer).
 import gc
 import sys
 import time
@@ -28,7 +29,9 @@ def main(argv):
         def traced():
             gc.collect()                  # the loop runs with the collector off
             print("X %d %s" % (det.t, " ".join(str(v) for v in det.x)))
-            return classify()
+            c = classify()
+            print("C %d %d" % (c, det.conf))
+            return c
         det._classify = traced
     hop = cfg["hop"]
     buf = array("h", bytes(2 * hop))
@@ -59,7 +62,7 @@ def main(argv):
     gc.enable()
     cal = ""
     if bench:
-        from mpcal import calib_us        # imported late: the forest table wants a contiguous heap block
+        from mpcal import calib_us        # imported late: the classifier table wants a contiguous heap block
         cal = " calib_us=%d" % calib_us()
     print("frames=%d alloc=%d det_us=%d%s" % (frames, used, det_us, cal))
 
