@@ -21,7 +21,7 @@ Stages (docs/detector.md has the reasoning):
      gunshot only), every MID frames of the segment (interim, any class) and at the
      segment end; per-class confidence thresholds (conf_*; conf_early for the early
      gunshot, conf_short for a shot whose segment ends before its early decision,
-     conf_mid for an interim decision; conf_switch for a segment right after another class's event);
+     conf_mid_<class> for an interim decision; conf_switch for a segment right after another class's event);
      refractory merging of same-class events into updates.
 """
 import hashlib
@@ -41,7 +41,7 @@ FEATURE_NAMES = ("dur", "amax", "amean", "rexmax", "jump", "attack", "sustain", 
 
 CTX_SH = 7               # context: decay of the recent-segment activity (1/128 per frame, ~2 s)
 CTX_INC = 1024           # added per segment start
-MID = -1                 # _decide(only=MID): an interim decision (any class, conf_mid)
+MID = -1                 # _decide(only=MID): an interim decision (any class, conf_mid_<class>)
 
 
 class Ranges(int_model.Ranges):
@@ -76,7 +76,7 @@ def params(cfg):
         out[k] = P[k]
     out["conf"] = [101, P["conf_gunshot"], P["conf_scream"], P["conf_glass"]]
     out["conf_early"] = P["conf_early"]
-    out["conf_mid"] = P["conf_mid"]
+    out["conf_mid"] = [101, P["conf_mid_gunshot"], P["conf_mid_scream"], P["conf_mid_glass"]]
     out["conf_short"] = P["conf_short"]
     out["conf_switch"] = P["conf_switch"]
     return out
@@ -466,7 +466,7 @@ class DetectorModel:
             self.samples.append((self.t0, t, final, x))
         c, conf = classify(x, self.model)
         if only == MID:
-            thr = self.p["conf_mid"]                          # interim: one threshold, any class
+            thr = self.p["conf_mid"][c]                       # interim: any class, its own threshold
         elif only:
             thr = self.p["conf_early"] if c == only else 101  # early: its own threshold, its class only
         elif c == events.GUNSHOT and t - self.t_imp < self.p["gap"]:

@@ -116,15 +116,16 @@ def test_refractory_merges_updates_into_one_record():
 
 
 def test_interim_decision_reports_a_long_scream_while_it_lasts(monkeypatch):
-    # every mid_ms of a segment the forest is asked again and any class at conf_mid or above is
-    # reported there; conf_mid 101 leaves only the decision at the segment end
+    # every mid_ms of a segment the classifier is asked again and any class at its conf_mid_<class>
+    # or above is reported there; conf_mid_* 101 leaves only the decision at the segment end
     from node import detect_table as T
     sig = make_event("scream", np.random.default_rng(4), RATE, duration_s=2.4)[0]
     x = _mix([(sig, 2.0, 0.3)], seed=6)
     end = 2.0 + 2.4
     got, dur = {}, {}
     for conf_mid in (0, 101):
-        monkeypatch.setitem(T.PARAMS, "conf_mid", conf_mid)
+        for c in ("gunshot", "scream", "glass"):
+            monkeypatch.setitem(T.PARAMS, "conf_mid_" + c, conf_mid)
         monkeypatch.setitem(T.PARAMS, "conf_scream", 0)          # the end decision reports any scream
         ev = [e for e in _events(x) if abs(e["onset_s"] - 2.0) <= 0.15]
         assert [e["class"] for e in ev] == ["scream"], (conf_mid, ev)

@@ -20,7 +20,7 @@
 #      (gunshot only: low latency), every mid frames (interim: any class) and at the
 #      segment end; an answer counts when its confidence reaches the class's
 #      threshold (conf_early alone for the early gunshot, conf_short for a shot whose
-#      segment ends before its early decision, conf_mid for an interim one; conf_switch
+#      segment ends before its early decision, conf_mid_<class> for an interim one; conf_switch
 #      too right after an event of another class).
 #   4. same-class events within refr frames merge: the record is re-sent with update=1.
 # The numpy/int reference (dsp_reference/detect_model.py) gives identical events.
@@ -259,7 +259,7 @@ class Detector:
         self.voiced = P["voiced_cdb"]
         self.conf_min = array("i", (101, P["conf_gunshot"], P["conf_scream"], P["conf_glass"]))
         self.conf_early = P["conf_early"]
-        self.conf_mid = P["conf_mid"]
+        self.conf_mid = array("i", (101, P["conf_mid_gunshot"], P["conf_mid_scream"], P["conf_mid_glass"]))
         self.conf_short = P["conf_short"]
         self.conf_switch = P["conf_switch"]
         self.tree_bytes = 2 * (3 * (1 << T.DEPTH) - 2)
@@ -543,7 +543,7 @@ class Detector:
         self._features(n, final)
         c = self._classify()
         if only == _MID:
-            thr = self.conf_mid             # interim: one threshold, any class
+            thr = self.conf_mid[c]          # interim: any class, its own threshold
         elif only:
             thr = self.conf_early if c == only else 101    # early: its class only
         elif c == events.GUNSHOT and t - self.t_imp < self.gap:
