@@ -247,6 +247,9 @@ def serve_forever(node, out=sys.stdout):
     def _term(*_):
         raise KeyboardInterrupt
     signal.signal(signal.SIGTERM, _term)
+    # Ctrl-C / SIGINT stops it even when started as a background job of a non-interactive
+    # shell, which starts its children with SIGINT ignored (Python then keeps it ignored)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         while True:
             time.sleep(0.5)

@@ -17,14 +17,18 @@ pytestmark = pytest.mark.vnode
 SEDNODE = os.path.join(os.path.dirname(sys.executable), "sednode")
 
 
-def _sim(*args):
-    p = subprocess.Popen([SEDNODE, "sim"] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def _sim(*args, **kw):
+    p = subprocess.Popen([SEDNODE, "sim"] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
     port = p.stdout.readline().strip()
     return p, port
 
 
+def _background_job():
+    signal.signal(signal.SIGINT, signal.SIG_IGN)     # what `sednode sim &` in a script inherits
+
+
 def test_sim_prints_port_first_and_serves(tmp_path):
-    p, port = _sim()
+    p, port = _sim(preexec_fn=_background_job)       # SIGINT must stop it all the same
     try:
         assert port.startswith("/dev/pts/"), port
         with Link.open(port) as lk:
