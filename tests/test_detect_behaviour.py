@@ -75,10 +75,10 @@ def test_shots_far_apart_are_separate_events():
 
 def test_screams_are_screams():
     # six clear screams in traffic: at least five reported as one scream at the right time, and
-    # none as anything else.  The fifth table reports all six (the 580 Hz one at 83 % of the
-    # votes, the 1.1 kHz one at 78 %; the fourth table, with a threshold of 75, had missed both);
-    # one miss is allowed because the detector still misses screams (scream recall 0.83-0.94
-    # at 20-30 dB in `make eval`, docs/detector.md).
+    # none as anything else.  The sixth table reports all six (confidence 87-99 %; the fourth
+    # table, with a vote threshold of 75, had missed two); one miss is allowed because the
+    # detector still misses screams (scream recall 0.92-1.00 at 20-30 dB in `make eval`,
+    # docs/detector.md).
     hits = 0
     for seed in range(6):
         sig = make_event("scream", np.random.default_rng(seed), RATE, duration_s=1.2)[0]
