@@ -160,6 +160,11 @@ class Boost:
             out[:, 1 + k % 3] += self.leaf[k, leaf_index(X, self.feat[k], self.thr[k], self.depth) - self.ni]
         return out
 
+    def prime(self, X):
+        """Classify many feature vectors at once into predict()'s memo."""
+        for x, sc in zip(X.tolist(), self.scores_batch(X).tolist()):
+            self._memo[tuple(x)] = softmax_conf(sc)
+
     def predict(self, x):
         key = tuple(x)
         got = self._memo.get(key)
@@ -520,6 +525,69 @@ def run(feat, cfg, ranges=None, collect=False, model=None):
     rows = np.asarray(feat).tolist()
     out = [e for e in (det.update(r) for r in rows) if e is not None]
     return (out, det.samples) if collect else out
+
+
+class _Tracer(DetectorModel):
+    """The detector with every decision point noted instead of decided.  Decisions never feed
+    back into segmentation (they only gate further decisions of their segment), so the
+    segments, and the feature vectors each decision would see, do not depend on the
+    classifier or the thresholds."""
+
+    def _decide(self, t, n, final, only):
+        self.points.append((t, final, only, tuple(self.features(n, final)),
+                            self.t0, self.t_last, self.peak, self.nimp, self.t_imp))
+        return None
+
+
+def trace(feat, cfg):
+    """Decision points of a (F, NFEAT) feature array, for replay(): (frame, final, kind,
+    features, segment start, last active frame, peak, impulses, last impulse frame)."""
+    det = _Tracer(cfg)
+    det.points = []
+    for r in np.asarray(feat).tolist():
+        det.update(r)
+    return det.points
+
+
+class _Replay(DetectorModel):
+    """The decision stage alone, fed by trace() points (features() returns the noted vector)."""
+
+    def features(self, dur, final):
+        return self.x
+
+
+def replay(points, cfg, model=None):
+    """The event tuples run() gives for the features trace() saw, with the current thresholds
+    (node.detect_table.PARAMS) and classifier: a threshold search re-decides recorded
+    decision points instead of re-running every frame.  As in update(): early and interim
+    decisions only while their segment has no event, and a frame yields its last event."""
+    det = _Replay(cfg, model=model)
+    out = []
+    k, n = 0, len(points)
+    seg = None
+    while k < n:
+        t = points[k][0]
+        ev = None
+        while k < n and points[k][0] == t:
+            _, final, only, det.x, t0, det.t_last, peak, det.nimp, det.t_imp = points[k]
+            k += 1
+            if t0 != seg:                                     # a new segment (as _start)
+                seg = det.t0 = t0
+                det.seg_cls = det.seg_base = 0
+                det.peak = peak
+            elif peak > det.peak:                             # (_emit may have raised it to the
+                det.peak = peak                               # merged event's peak)
+            if final:
+                e = det._close(t)
+            elif det.seg_cls == 0:                            # early, then interim: only while
+                e = det._decide(t, 0, 0, only)                # the segment has no event
+            else:
+                continue
+            if e is not None:
+                ev = e
+        if ev is not None:
+            out.append(ev)
+    return out
 
 
 def final_events(evs):

@@ -144,10 +144,10 @@ def clip_file_features(args):
     return row["class"], row["file"], int_model.features(y, cfg).astype(np.int32), start
 
 
-def clip_classes(feat, start, cfg, model=None):
-    """Classes a clip yields (as `sednode detect` reports them) with a given classifier."""
+def clip_classes(recs, start, cfg):
+    """Classes a clip yields (as `sednode detect` reports them) from the detector's event
+    records of its file view (detect_model.run or replay)."""
     from host_tools import detect
-    recs = detect_model.run(feat, cfg, model=model)
     return sorted({d["class"] for d in detect.to_dicts(recs, cfg, offset_samples=start,
                                                         tol_samples=int(detect.ONSET_TOL_S * cfg["rate"]))})
 

@@ -21,7 +21,7 @@ host_tools/evaluate.py); the boosting uses its own seeded generator.  Steps:
      recording source), so every real clip can be scored by a model that never saw its source;
   4. per-class confidence thresholds (and the early-gunshot and class-switch ones) by coordinate
      search on held-out validation scenes + background + the real clips out of fold (objective
-     in validate());
+     in validate()); their decision points are traced once and replayed per candidate;
   5. render the table module (PARAMS + NTREES + NODES, one bytes object per tree) and write the
      cross-validated real-clip results with the table's fingerprint to eval/train_cv.json.
 """
@@ -123,17 +123,26 @@ def aug_scene_samples(seed):
     return _scene_rows(seed, 78, 0.5, -10, 0.75)
 
 
-def val_scene_features(args):
-    """(features, labels) of one threshold-validation scene."""
+def val_scene_points(args):
+    """(decision points, labels) of one threshold-validation scene (detect_model.trace)."""
     seed, snr = args
     sc = make_scene(seed, seconds=30.0, snr_db=float(snr))
-    return int_model.features(to_int16(sc.audio), CFG).astype(np.int32), sc.labels
+    return detect_model.trace(int_model.features(to_int16(sc.audio), CFG), CFG), sc.labels
 
 
-def val_background_features(args):
+def val_background_points(args):
+    """(decision points, seconds) of each minute of validation background."""
     seed, minutes = args
-    return [int_model.features(to_int16(chunk), CFG).astype(np.int32)
-            for chunk, _ in make_background_hours(seed, hours=minutes / 60.0, chunk_s=60.0)]
+    out = []
+    for chunk, _ in make_background_hours(seed, hours=minutes / 60.0, chunk_s=60.0):
+        feat = int_model.features(to_int16(chunk), CFG)
+        out.append((detect_model.trace(feat, CFG), len(feat) * CFG["hop"] / CFG["rate"]))
+    return out
+
+
+def _clip_points(clip):
+    cls, fold, feat, start = clip
+    return cls, fold, detect_model.trace(feat, CFG), start
 
 
 def background_samples(args):
@@ -325,18 +334,16 @@ def cv_models(Xs, ys, Xr, yr, files, folds, weight):
 _VAL = {}
 
 
-def _val_run(args):
-    kind, i, thr = args
-    from node import detect_table
-    detect_table.PARAMS.update(thr)
+def _val_run(kind, i):
+    """What one validation item yields at the current thresholds (node.detect_table.PARAMS),
+    replayed from its decision points."""
     if kind == "clip":                          # scored by the model that never saw its source
-        cls, fold, feat, start = _VAL["clips"][i]
-        return cls, real_clips.clip_classes(feat, start, CFG, _VAL["cv"][fold])
-    feat = _VAL["scenes"][i][0] if kind == "scene" else _VAL["bg"][i]
-    recs = detect_model.run(feat, CFG, model=_VAL["model"])
-    fin = detect_model.final_events(recs)
+        cls, fold, pts, start = _VAL["clips"][i]
+        return cls, real_clips.clip_classes(detect_model.replay(pts, CFG, _VAL["cv"][fold]), start, CFG)
+    pts = _VAL["scenes"][i][0] if kind == "scene" else _VAL["bg"][i][0]
+    fin = detect_model.final_events(detect_model.replay(pts, CFG, _VAL["model"]))
     if kind == "bg":
-        return len(fin), len(feat) * CFG["hop"] / CFG["rate"]
+        return len(fin), _VAL["bg"][i][1]
     hop, n, rate = CFG["hop"], CFG["frame"], CFG["rate"]
     est = [{"class": events.CLASS_NAMES[r[events.E_CLASS]],
             "onset_s": events.onset_sample(r[events.E_ONSET], n, hop) / rate,
@@ -347,12 +354,18 @@ def _val_run(args):
     return ref, est
 
 
-def validate(pool, thr):
+def validate(thr):
     """Scores of thresholds thr: dict with f1 (mean event F1 over the classes), per (per-class
     F1), fah (false alarms per hour), real (cross-validated clip scores, or None), objective."""
     from dsp_reference import metrics
-    pairs = pool.map(_val_run, [("scene", i, thr) for i in range(len(_VAL["scenes"]))], chunksize=6)
-    bg = pool.map(_val_run, [("bg", i, thr) for i in range(len(_VAL["bg"]))], chunksize=4)
+    keep = {k: T.PARAMS[k] for k in thr}
+    T.PARAMS.update(thr)
+    try:
+        pairs = [_val_run("scene", i) for i in range(len(_VAL["scenes"]))]
+        bg = [_val_run("bg", i) for i in range(len(_VAL["bg"]))]
+        clips = [_val_run("clip", i) for i in range(len(_VAL["clips"]))] if _VAL.get("clips") else None
+    finally:
+        T.PARAMS.update(keep)
     res = [metrics.evaluate(r, e, CLASSES) for r, e in pairs]
     agg = metrics.aggregate(res, CLASSES)
     v = {"per": {c: agg["classes"][c]["f1"] for c in CLASSES}, "real": None}
@@ -362,50 +375,60 @@ def validate(pool, thr):
              if r[i]["class"] == "gunshot"]
     v["gun_fast"] = float(np.mean(quick)) if quick else 0.0
     v["objective"] = v["f1"] - _VAL["fa_weight"] * v["fah"] + LATENCY_WEIGHT * v["gun_fast"]
-    if _VAL.get("clips"):
-        v["real"] = real_clips.clip_scores(pool.map(_val_run, [("clip", i, thr) for i in range(len(_VAL["clips"]))],
-                                                    chunksize=8))
+    if clips:
+        v["real"] = real_clips.clip_scores(clips)
         rec = [r for r in v["real"]["recall"].values() if r is not None]
         v["objective"] += REAL_RECALL_WEIGHT * float(np.mean(rec)) - REAL_NEG_WEIGHT * v["real"]["negative_fp_rate"]
     return v
+
+
+def _prime(model, point_lists):
+    """Classify every decision point of the validation material at once (model's memo)."""
+    xs = list({p[3] for pts in point_lists for p in pts})
+    if xs:
+        model.prime(np.array(xs, dtype=np.int64))
 
 
 def tune_thresholds(model, val_per_snr, val_bg_minutes, clips=None, cv=None, folds=CV_FOLDS, procs=2,
                     fa_weight=FA_WEIGHT, passes=SEARCH_PASSES):
     """Coordinate search of the confidence thresholds on held-out synthetic scenes and, when
     given, the real clips scored out of fold (clips from real_clip_features, cv from
-    cv_models), weighing a false alarm per hour by fa_weight.  Returns (thresholds,
-    validate() scores at them)."""
+    cv_models), weighing a false alarm per hour by fa_weight.  The material's decision points
+    are traced once (they do not depend on the thresholds); each candidate replays them.
+    Returns (thresholds, validate() scores at them)."""
     _VAL["fa_weight"] = fa_weight
     jobs = [(VAL_SEED0 + 100 * k + i, snr) for k, snr in enumerate(SNRS) for i in range(val_per_snr)]
     nbg = max(1, int(round(val_bg_minutes / 15.0)))
     with Pool(procs) as pool:
-        _VAL["scenes"] = pool.map(val_scene_features, jobs, chunksize=4)
-        _VAL["bg"] = [c for p in pool.map(val_background_features, [(VAL_SEED0 + 10000 + k, val_bg_minutes / nbg)
-                                                                     for k in range(nbg)]) for c in p]
+        _VAL["scenes"] = pool.map(val_scene_points, jobs, chunksize=4)
+        _VAL["bg"] = [c for p in pool.map(val_background_points, [(VAL_SEED0 + 10000 + k, val_bg_minutes / nbg)
+                                                                   for k in range(nbg)]) for c in p]
+        _VAL["clips"] = pool.map(_clip_points, [(c, real_clips.fold_of(f, folds), feat, st)
+                                                 for c, f, feat, st in clips], chunksize=8) if cv else None
     _VAL["model"] = model
-    _VAL["clips"] = [(c, real_clips.fold_of(f, folds), feat, st) for c, f, feat, st in clips] if cv else None
     _VAL["cv"] = cv
+    _prime(model, [p for p, _ in _VAL["scenes"]] + [p for p, _ in _VAL["bg"]])
+    for k, m in enumerate(cv or ()):
+        _prime(m, [pts for _, fold, pts, _ in _VAL["clips"] if fold == k])
     thr = {k: T.PARAMS[k] for k in THRESHOLDS}  # from the shipped thresholds
-    with Pool(procs) as pool:                   # forked after _VAL is filled
-        best = validate(pool, thr)
-        for _ in range(passes):
-            start = dict(thr)
-            for k in THRESHOLDS:
-                for v in THRESHOLD_GRID:
-                    if v == thr[k]:
-                        continue
-                    t2 = dict(thr, **{k: v})
-                    got = validate(pool, t2)
-                    if got["objective"] <= best["objective"]:
-                        continue
-                    best, thr = got, t2
-                    print("thresholds %s: F1 %s, %.1f FA/h, gunshots within 0.3 s %.2f, real %s" % (
-                        thr, {c: round(x, 3) for c, x in got["per"].items()}, got["fah"], got["gun_fast"],
-                        got["real"] and ({c: round(x, 3) for c, x in got["real"]["recall"].items()},
-                                         round(got["real"]["negative_fp_rate"], 3))), file=sys.stderr, flush=True)
-            if thr == start:
-                break
+    best = validate(thr)
+    for _ in range(passes):
+        start = dict(thr)
+        for k in THRESHOLDS:
+            for v in THRESHOLD_GRID:
+                if v == thr[k]:
+                    continue
+                t2 = dict(thr, **{k: v})
+                got = validate(t2)
+                if got["objective"] <= best["objective"]:
+                    continue
+                best, thr = got, t2
+                print("thresholds %s: F1 %s, %.1f FA/h, gunshots within 0.3 s %.2f, real %s" % (
+                    thr, {c: round(x, 3) for c, x in got["per"].items()}, got["fah"], got["gun_fast"],
+                    got["real"] and ({c: round(x, 3) for c, x in got["real"]["recall"].items()},
+                                     round(got["real"]["negative_fp_rate"], 3))), file=sys.stderr, flush=True)
+        if thr == start:
+            break
     return thr, best
 
 
