@@ -13,7 +13,8 @@ Stages (docs/detector.md has the reasoning):
   2. activity A = sum over bands of clamp(band - floor - 2*dev, 0, ZCAP), with its low- and
      high-frequency parts and the count of "hot" bands; broadband level above the rms floor;
   3. segmentation: start at A >= A_ON, end after HANG frames of A < A_OFF or at MAXLEN
-     (a much stronger onset past the first SPLIT_AGE frames starts a new segment);
+     (a much stronger onset past the first SPLIT_AGE frames starts a new segment, and so does
+     a swell past SWELL_AGE frames: a short average of A swell_q2/4 times the segment's mean);
      impulses = rms rises >= IMP_JUMP over one or two frames while >= IMP_MIN above the
      rms floor;
   4. decision: gradient-boosted trees over 31 integer segment features (table shipped in
@@ -69,10 +70,10 @@ def params(cfg):
     out = {"nb": nb, "b_lf": b_lf, "b_hf": b_hf,
            "rise": max(1, P["rise_cdb_s"] * 8 * hop // rate),
            "rise_seg": max(1, P["rise_seg_cdb_s"] * 8 * hop // rate)}
-    for k in ("warm", "min_start", "hang", "maxlen", "gap", "imp_sep", "refr", "split_age", "mid"):
+    for k in ("warm", "min_start", "hang", "maxlen", "gap", "imp_sep", "refr", "split_age", "mid", "swell_age"):
         out[k] = frames_for_ms(P[k + "_ms"], cfg)
     for k in ("fall_sh", "dev_sh", "end_sh", "band_min", "rms_min", "dev_init", "dev_cap", "zcap", "zhot", "a_on", "a_off", "split_a", "imp_jump", "imp_rel",
-              "imp_min", "sus_db", "decay_db", "tonal_hi", "voiced_cdb"):
+              "imp_min", "sus_db", "decay_db", "tonal_hi", "voiced_cdb", "swell_sh", "swell_q2", "swell_min"):
         out[k] = P[k]
     out["conf"] = [101, P["conf_gunshot"], P["conf_scream"], P["conf_glass"]]
     out["conf_early"] = P["conf_early"]
@@ -220,6 +221,7 @@ class DetectorModel:
         self.prev2_rms = consts.FLOOR_CDB
         self.prev_cen = 0
         self.act = 0
+        self.ef = 0
         self.in_seg = False
         self.ev_valid = [False] * events.NCLASSES
         self.ev_onset = [0] * events.NCLASSES
@@ -304,9 +306,16 @@ class DetectorModel:
         rms = f[consts.F_RMS]
         t = self.t
         ev = None
-        if self.in_seg and t - self.t0 >= p["split_age"] and a >= p["split_a"] and a >= self.amax << 1:
-            ev = self._close(t)                               # a much stronger onset: new segment
-            #                                                   (not in a segment's first frames: its own onset)
+        self.ef += (a - self.ef) >> p["swell_sh"]            # activity, a short average
+        if self.in_seg:
+            i = t - self.t0
+            if self.ranges:
+                self.ranges.chk("4*ef*n", 4 * self.ef * i)
+                self.ranges.chk("q2*sum_a", p["swell_q2"] * self.sum_a)
+            if (i >= p["split_age"] and a >= p["split_a"] and a >= self.amax << 1 or
+                    i >= p["swell_age"] and self.ef >= p["swell_min"] and 4 * self.ef * i >= p["swell_q2"] * self.sum_a):
+                ev = self._close(t)  # a much stronger onset (not in a segment's first frames: its own
+                #                      onset), or a swell far above the segment's mean: new segment
         if not self.in_seg:
             if a >= p["a_on"] and t >= p["min_start"]:
                 self._start(t)

@@ -146,3 +146,46 @@ def test_a_shot_that_ends_before_its_early_decision_is_judged_by_conf_short(monk
         monkeypatch.setitem(T.PARAMS, "conf_gunshot", gun)
         ev = _events(x)
         assert [e["class"] for e in ev] == want, (short, gun, ev)
+
+
+def _segment_starts(x):
+    from dsp_reference import detect_model, int_model
+    from node import events
+    pts = detect_model.trace(int_model.features(x, CFG), CFG)
+    return sorted({events.onset_sample(p[4], CFG["frame"], CFG["hop"]) / RATE for p in pts})
+
+
+def test_a_scream_rising_out_of_babble_gets_its_own_segment(monkeypatch):
+    # loud babble keeps segments open back to back; a scream 10 dB above it used to land in a
+    # segment that had started up to a second earlier (its features diluted, its onset off by
+    # more than the 0.5 s collar).  The swell rule starts a new segment where it rises.
+    from dsp_reference import detect_model
+    from node import detect_table
+
+    def near(starts):
+        return min((abs(s - 3.0) for s in starts), default=9.0)
+
+    got, without = [], []
+    for seed in range(6):
+        bg = make_background("babble", np.random.default_rng(seed), RATE, 6.0) * 10 ** (-30 / 20)
+        sc = make_event("scream", np.random.default_rng(100 + seed), RATE, duration_s=1.2)[0]
+        k = int(3.0 * RATE)
+        bg[k:k + len(sc)] += sc * 10 ** (10 / 20) * np.sqrt(np.mean(bg ** 2) / np.mean(sc ** 2))
+        x = audio_io.to_int16(bg)
+        got.append(near(_segment_starts(x)))
+        with monkeypatch.context() as m:
+            m.setitem(detect_table.PARAMS, "swell_q2", 1000)            # the rule off
+            without.append(near(_segment_starts(x)))
+    assert sum(g <= 0.25 for g in got) >= 4, got
+    assert sum(w <= 0.25 for w in without) <= 1, without              # the case needs the rule
+    assert detect_model.params(CFG)["swell_age"] >= 10                # not in a sound's own rise
+
+
+def test_a_scream_in_a_quiet_street_stays_one_segment():
+    # the swell compares with the segment's own mean, so a sound's rise does not split it
+    # (an average over the last half second, still catching up 300 ms in, split every long
+    # sound there)
+    for seed in range(6):
+        sig = make_event("scream", np.random.default_rng(seed), RATE, duration_s=1.2)[0]
+        starts = [s for s in _segment_starts(_mix([(sig, 2.0, 0.3)], seed=6)) if 1.5 < s < 3.5]
+        assert len(starts) == 1 and abs(starts[0] - 2.0) <= 0.05, (seed, starts)

@@ -11,7 +11,9 @@
 #      count, and the rms level above its own floor.
 #   2. a segment runs from A >= a_on to hang frames below max(a_off, amax >> end_sh)
 #      (or maxlen); a much stronger onset inside a segment (past its first split_age
-#      frames) starts a new one.  Impulses: rms rise >= imp_jump over one or two frames.
+#      frames) starts a new one, and so does a swell (past swell_age frames: a short
+#      average of A swell_q2/4 times the segment's mean A: a sound rising out of a busy
+#      street).  Impulses: rms rise >= imp_jump over one or two frames.
 #   3. the segment's 31 features (same list as dsp_reference.detect_model.FEATURE_NAMES:
 #      levels, shape, spectrum, impulses, a leaky count of recent segment starts for
 #      repetitive sounds, the excess-peak band, pitch and voicing) go through the shipped
@@ -251,6 +253,8 @@ class Detector:
         self.imp_sep = _frames(P["imp_sep_ms"], rate, hop)
         self.refr = _frames(P["refr_ms"], rate, hop)
         self.split_age = _frames(P["split_age_ms"], rate, hop)
+        self.swell_age = _frames(P["swell_age_ms"], rate, hop)
+        self.swell_sh, self.swell_q2, self.swell_min = P["swell_sh"], P["swell_q2"], P["swell_min"]
         self.dev_init = P["dev_init"]
         self.end_sh = P["end_sh"]
         self.a_on, self.a_off, self.split_a = P["a_on"], P["a_off"], P["split_a"]
@@ -298,6 +302,7 @@ class Detector:
         self.prev_cen = 0
         self.conf = 0
         self.act = 0
+        self.ef = 0
         self._start(0)                  # creates every segment attribute now, not per frame
         self.act = 0
         self.in_seg = 0
@@ -313,8 +318,12 @@ class Detector:
         floor(out, self.fl, self.dv, prm, self.res, self.sgn)
         a = self.res[0]
         ev = None
-        if self.in_seg and t - self.t0 >= self.split_age and a >= self.split_a and a >= self.amax << 1:
-            ev = self._close(t)
+        self.ef += (a - self.ef) >> self.swell_sh      # activity, a short average
+        if self.in_seg:
+            i = t - self.t0
+            if (i >= self.split_age and a >= self.split_a and a >= self.amax << 1) or \
+                    (i >= self.swell_age and self.ef >= self.swell_min and 4 * self.ef * i >= self.swell_q2 * self.sum_a):
+                ev = self._close(t)         # a much stronger onset, or a swell: new segment
         if not self.in_seg and a >= self.a_on and t >= self.min_start:
             self._start(t)
         if self.in_seg:
