@@ -239,7 +239,7 @@ class App:
         if self.dsp:
             self.dsp.reset()
         if self.det:
-            self.det = Detector(self.cfg)
+            self.det.reset()       # as new, without a second detector on the heap
         self.injecting = True
         struct.pack_into("<II", self.link.tx, 2, self.cfg["rate"], _RING)
         self.link.reply(proto.INJECT_START | proto.RESPONSE, seq, None, 8)
@@ -365,7 +365,7 @@ class App:
             if self.dsp:
                 self.dsp.reset()
             if self.det is not None:     # back to the mic: onsets count from here
-                self.det = Detector(self.cfg)
+                self.det.reset()
                 self.det_base = self.src.index
             self.src.pacer.restart()
         else:
