@@ -141,11 +141,6 @@ def val_background_points(args):
     return out
 
 
-def _clip_points(clip):
-    cls, fold, feat, start = clip
-    return cls, fold, detect_model.trace(feat, CFG), start
-
-
 def background_samples(args):
     seed, minutes = args
     out = []
@@ -310,11 +305,17 @@ def collect_real(root, views, procs=2):
             np.array(files))
 
 
-def real_clip_features(root, procs=2):
-    """(class, file, int32 features of the file view, clip start) of every real clip."""
+def _clip_points(args):
+    cls, name, feat, start = real_clips.clip_file_features(args)
+    return cls, name, detect_model.trace(feat, CFG), start
+
+
+def real_clip_points(root, procs=2):
+    """(class, file, decision points of the file view (detect_model.trace), clip start) of
+    every real clip."""
     rows = real_clips.manifest(root)
     with Pool(procs) as pool:
-        return pool.map(real_clips.clip_file_features, [(root, r, CFG) for r in rows], chunksize=4)
+        return pool.map(_clip_points, [(root, r, CFG) for r in rows], chunksize=4)
 
 
 def cv_models(Xs, ys, Xr, yr, files, folds, weight):
@@ -341,15 +342,11 @@ def _val_run(kind, i):
     if kind == "clip":                          # scored by the model that never saw its source
         cls, fold, pts, start = _VAL["clips"][i]
         return cls, real_clips.clip_classes(detect_model.replay(pts, CFG, _VAL["cv"][fold]), start, CFG)
+    from host_tools import detect
     pts = _VAL["scenes"][i][0] if kind == "scene" else _VAL["bg"][i][0]
-    fin = detect_model.final_events(detect_model.replay(pts, CFG, _VAL["model"]))
+    est = detect.to_dicts(detect_model.replay(pts, CFG, _VAL["model"]), CFG)
     if kind == "bg":
-        return len(fin), _VAL["bg"][i][1]
-    hop, n, rate = CFG["hop"], CFG["frame"], CFG["rate"]
-    est = [{"class": events.CLASS_NAMES[r[events.E_CLASS]],
-            "onset_s": events.onset_sample(r[events.E_ONSET], n, hop) / rate,
-            "duration_s": r[events.E_DUR] * hop / rate,
-            "report_s": ((r[-1] + 1) * hop + n - hop) / rate} for r in fin]
+        return len(est), _VAL["bg"][i][1]
     ref = [{"class": l["class"], "onset_s": l["onset_s"], "offset_s": l["offset_s"]}
            for l in _VAL["scenes"][i][1]]
     return ref, est
@@ -393,7 +390,7 @@ def _prime(model, point_lists):
 def tune_thresholds(model, val_per_snr, val_bg_minutes, clips=None, cv=None, folds=CV_FOLDS, procs=2,
                     fa_weight=FA_WEIGHT, passes=SEARCH_PASSES):
     """Coordinate search of the confidence thresholds on held-out synthetic scenes and, when
-    given, the real clips scored out of fold (clips from real_clip_features, cv from
+    given, the real clips scored out of fold (clips from real_clip_points, cv from
     cv_models), weighing a false alarm per hour by fa_weight.  The material's decision points
     are traced once (they do not depend on the thresholds); each candidate replays them.
     Returns (thresholds, validate() scores at them)."""
@@ -404,8 +401,7 @@ def tune_thresholds(model, val_per_snr, val_bg_minutes, clips=None, cv=None, fol
         _VAL["scenes"] = pool.map(val_scene_points, jobs, chunksize=4)
         _VAL["bg"] = [c for p in pool.map(val_background_points, [(VAL_SEED0 + 10000 + k, val_bg_minutes / nbg)
                                                                    for k in range(nbg)]) for c in p]
-        _VAL["clips"] = pool.map(_clip_points, [(c, real_clips.fold_of(f, folds), feat, st)
-                                                 for c, f, feat, st in clips], chunksize=8) if cv else None
+    _VAL["clips"] = [(c, real_clips.fold_of(f, folds), pts, st) for c, f, pts, st in clips] if cv else None
     _VAL["model"] = model
     _VAL["cv"] = cv
     _prime(model, [p for p, _ in _VAL["scenes"]] + [p for p, _ in _VAL["bg"]])
@@ -470,7 +466,7 @@ def main(argv=None):
     pred = model.scores_batch(X).argmax(1)
     clips = cvf = None
     if len(yr) and a.cv_folds > 1:
-        clips = real_clip_features(a.real)
+        clips = real_clip_points(a.real)
         cvf = cv_models(Xs, ys, Xr, yr, files, a.cv_folds, a.real_weight)
     thr, best = tune_thresholds(model, a.val_per_snr, a.val_bg_minutes, clips, cvf, a.cv_folds,
                                 fa_weight=a.fa_weight, passes=a.passes)

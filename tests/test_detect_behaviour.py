@@ -5,10 +5,11 @@ counts, onset accuracy, refractory merging, and nothing on silence or steady noi
 import numpy as np
 import pytest
 
+from dsp_reference import detect_model, int_model
 from dsp_reference.scenes import make_background
 from dsp_reference.sounds import make_event
 from host_tools import audio_io, detect
-from node import config
+from node import config, detect_table, events
 
 CFG = config.validate({})
 RATE = CFG["rate"]
@@ -149,8 +150,6 @@ def test_a_shot_that_ends_before_its_early_decision_is_judged_by_conf_short(monk
 
 
 def _segment_starts(x):
-    from dsp_reference import detect_model, int_model
-    from node import events
     pts = detect_model.trace(int_model.features(x, CFG), CFG)
     return sorted({events.onset_sample(p[4], CFG["frame"], CFG["hop"]) / RATE for p in pts})
 
@@ -159,9 +158,6 @@ def test_a_scream_rising_out_of_babble_gets_its_own_segment(monkeypatch):
     # loud babble keeps segments open back to back; a scream 10 dB above it used to land in a
     # segment that had started up to a second earlier (its features diluted, its onset off by
     # more than the 0.5 s collar).  The swell rule starts a new segment where it rises.
-    from dsp_reference import detect_model
-    from node import detect_table
-
     def near(starts):
         return min((abs(s - 3.0) for s in starts), default=9.0)
 

@@ -116,24 +116,23 @@ def test_softmax_confidence_matches_floating_point():
         assert c == sc.index(max(sc)) and abs(conf - 100 * ex[c] / sum(ex)) <= 2.5, (sc, conf)
 
 
-def test_replay_of_traced_decisions_equals_a_full_run(runs):
+def test_replay_of_traced_decisions_equals_a_full_run(runs, monkeypatch):
     # the trainer's threshold search replays each decision point instead of re-running every
     # frame; at any thresholds it must give run()'s records (events, updates, merged peaks)
     import random
     keys = [k for k in detect_table.PARAMS if k.startswith("conf_")]
-    keep = {k: detect_table.PARAMS[k] for k in keys}
     rng = random.Random(5)
     n = n_upd = 0
-    try:
-        for s, x, _, _ in runs:
-            feat = int_model.features(x, CFG)
-            pts = detect_model.trace(feat, CFG)
-            for k in range(4):
-                detect_table.PARAMS.update({c: rng.choice((40, 55, 70, 85, 95, 101)) for c in keys} if k else keep)
-                ref = detect_model.run(feat, CFG)
-                assert detect_model.replay(pts, CFG) == ref, "scene %r, thresholds %r" % (s, detect_table.PARAMS)
-                n += len(ref)
-                n_upd += sum(e[events.E_UPDATE] for e in ref)
-    finally:
-        detect_table.PARAMS.update(keep)
+    for s, x, _, _ in runs:
+        feat = int_model.features(x, CFG)
+        pts = detect_model.trace(feat, CFG)
+        for k in range(4):
+            if k:                                    # k = 0: the shipped thresholds
+                for c in keys:
+                    monkeypatch.setitem(detect_table.PARAMS, c, rng.choice((40, 55, 70, 85, 95, 101)))
+            ref = detect_model.run(feat, CFG)
+            assert detect_model.replay(pts, CFG) == ref, "scene %r, thresholds %r" % (s, detect_table.PARAMS)
+            n += len(ref)
+            n_upd += sum(e[events.E_UPDATE] for e in ref)
+        monkeypatch.undo()
     assert n >= 20 and n_upd >= 3                 # updates too: the merge path (peak, count)
