@@ -17,6 +17,7 @@ Conventions for empty denominators (no division by zero anywhere):
     error_rate = (S + D + I) / N with N the number of references; with N == 0 it is the raw
         error count S + D + I (0.0 for a perfect empty case).
 """
+import math
 from collections import defaultdict
 
 EPS = 1e-9
@@ -154,6 +155,51 @@ def false_alarms_per_hour(n_events, seconds):
     if seconds <= 0:
         raise ValueError("duration must be positive")
     return n_events * 3600.0 / seconds
+
+
+def _bisect(f, lo, hi, target, iters=100):
+    """x in [lo, hi] with f(x) = target for a decreasing f (bisection)."""
+    for _ in range(iters):
+        mid = 0.5 * (lo + hi)
+        if f(mid) > target:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
+
+
+def _poisson_cdf(k, mu):
+    """P(X <= k) for X ~ Poisson(mu), summed in log space (no overflow for large k or mu)."""
+    if k < 0:
+        return 0.0
+    return min(1.0, sum(math.exp(i * math.log(mu) - mu - math.lgamma(i + 1)) for i in range(k + 1))) \
+        if mu > 0 else 1.0
+
+
+def poisson_interval(n, conf=0.95):
+    """Exact (Garwood) two-sided interval of a Poisson mean from n observed events: how far a
+    false-alarm count measured on a few hours of audio may be from the true rate."""
+    if n < 0:
+        raise ValueError("count must be >= 0")
+    a = (1.0 - conf) / 2
+    hi_bound = n + 20.0 * math.sqrt(n + 1) + 20.0
+    lo = 0.0 if n == 0 else _bisect(lambda mu: 1.0 - _poisson_cdf(n - 1, mu), hi_bound, 0.0, a)
+    hi = _bisect(lambda mu: _poisson_cdf(n, mu), 0.0, hi_bound, a)
+    return lo, hi
+
+
+def wilson_interval(k, n, conf_z=1.959964):
+    """Wilson score interval of a proportion k/n (None for n == 0): how far a recall measured on
+    a few clips may be from the true one."""
+    if n <= 0:
+        return None
+    if not 0 <= k <= n:
+        raise ValueError("need 0 <= k <= n")
+    p = k / n
+    z2 = conf_z * conf_z
+    mid = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = conf_z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+    return max(0.0, mid - half), min(1.0, mid + half)
 
 
 def aggregate(results, classes=None):

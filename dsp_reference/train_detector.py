@@ -2,7 +2,8 @@
 """Train the detector's segment classifier and write firmware/node/detect_table.py.
 
     python -m dsp_reference.train_detector [--scenes 720] [--aug-scenes 300] [--bg-minutes 240]
-        [--real DIR] [--cv-folds 4] [--cache FILE] [--fa-weight 0.03] [--out PATH]
+        [--real DIR] [--cv-folds 4] [--cache FILE] [--val-cache FILE] [--seed 1234] [--fa-weight 0.03]
+        [--out PATH]
 
 Deterministic: training scenes use seeds TRAIN_SEED0.. and AUG_SEED0.., the threshold
 validation scenes VAL_SEED0.. (all disjoint from the evaluation seeds in
@@ -28,6 +29,7 @@ host_tools/evaluate.py); the boosting uses its own seeded generator.  Steps:
 import argparse
 import json
 import os
+import pickle
 import sys
 from multiprocessing import Pool
 
@@ -318,7 +320,7 @@ def real_clip_points(root, procs=2):
         return pool.map(_clip_points, [(root, r, CFG) for r in rows], chunksize=4)
 
 
-def cv_models(Xs, ys, Xr, yr, files, folds, weight):
+def cv_models(Xs, ys, Xr, yr, files, folds, weight, boost=None):
     """One model per fold, trained on the synthetic rows and the real rows of the other folds
     (folds by recording source, real_clips.fold_of)."""
     fold_r = np.array([real_clips.fold_of(f, folds) for f in files])
@@ -328,7 +330,7 @@ def cv_models(Xs, ys, Xr, yr, files, folds, weight):
         X = np.concatenate([Xs, Xr[keep]])
         y = np.concatenate([ys, yr[keep]])
         sw = np.concatenate([np.ones(len(ys)), np.full(int(keep.sum()), float(weight))])
-        out.append(train_boost(X, y, sw=sw))
+        out.append(train_boost(X, y, boost, sw=sw))
     return out
 
 
@@ -387,20 +389,54 @@ def _prime(model, point_lists):
         model.prime(np.array(xs, dtype=np.int64))
 
 
+def _material_id():
+    """Fingerprint of what traced decision points depend on: the scene, DSP and segmenter code
+    and the segmenter's constants (not the thresholds, not the classifier)."""
+    import hashlib
+    h = hashlib.sha256()
+    here = os.path.dirname(os.path.abspath(__file__))
+    from node import consts
+    for path in [os.path.join(here, n + ".py") for n in ("detect_model", "int_model", "scenes", "sounds",
+                                                           "confusers", "signals")] + [consts.__file__]:
+        with open(path, "rb") as f:
+            h.update(f.read())
+    h.update(repr(sorted((k, v) for k, v in T.PARAMS.items() if not k.startswith("conf_"))).encode())
+    return h.hexdigest()[:16]
+
+
+def validation_points(val_per_snr, val_bg_minutes, procs=2, cache=None):
+    """(scenes, background) decision points of the threshold-validation material, traced
+    (they depend on the segmenter, not on the classifier); with cache, a pickle file that is
+    reused when it holds the same material and segmenter, else written."""
+    key = (val_per_snr, val_bg_minutes, VAL_SEED0, _material_id())
+    if cache and os.path.exists(cache):
+        with open(cache, "rb") as f:
+            got = pickle.load(f)
+        if got[0] == key:
+            return got[1], got[2]
+        print("validation cache %s is for other material or another segmenter: tracing again" % cache,
+              file=sys.stderr)
+    jobs = [(VAL_SEED0 + 100 * k + i, snr) for k, snr in enumerate(SNRS) for i in range(val_per_snr)]
+    nbg = max(1, int(round(val_bg_minutes / 15.0)))
+    with Pool(procs) as pool:
+        scenes = pool.map(val_scene_points, jobs, chunksize=4)
+        bg = [c for p in pool.map(val_background_points, [(VAL_SEED0 + 10000 + k, val_bg_minutes / nbg)
+                                                          for k in range(nbg)]) for c in p]
+    if cache:
+        with open(cache, "wb") as f:
+            pickle.dump((key, scenes, bg), f)
+    return scenes, bg
+
+
 def tune_thresholds(model, val_per_snr, val_bg_minutes, clips=None, cv=None, folds=CV_FOLDS, procs=2,
-                    fa_weight=FA_WEIGHT, passes=SEARCH_PASSES):
+                    fa_weight=FA_WEIGHT, passes=SEARCH_PASSES, val_cache=None):
     """Coordinate search of the confidence thresholds on held-out synthetic scenes and, when
     given, the real clips scored out of fold (clips from real_clip_points, cv from
     cv_models), weighing a false alarm per hour by fa_weight.  The material's decision points
     are traced once (they do not depend on the thresholds); each candidate replays them.
     Returns (thresholds, validate() scores at them)."""
     _VAL["fa_weight"] = fa_weight
-    jobs = [(VAL_SEED0 + 100 * k + i, snr) for k, snr in enumerate(SNRS) for i in range(val_per_snr)]
-    nbg = max(1, int(round(val_bg_minutes / 15.0)))
-    with Pool(procs) as pool:
-        _VAL["scenes"] = pool.map(val_scene_points, jobs, chunksize=4)
-        _VAL["bg"] = [c for p in pool.map(val_background_points, [(VAL_SEED0 + 10000 + k, val_bg_minutes / nbg)
-                                                                   for k in range(nbg)]) for c in p]
+    _VAL["scenes"], _VAL["bg"] = validation_points(val_per_snr, val_bg_minutes, procs, val_cache)
     _VAL["clips"] = [(c, real_clips.fold_of(f, folds), pts, st) for c, f, pts, st in clips] if cv else None
     _VAL["model"] = model
     _VAL["cv"] = cv
@@ -445,6 +481,8 @@ def main(argv=None):
     ap.add_argument("--cv-out", default=CV_OUT, help="JSON file for the cross-validated real-clip results")
     ap.add_argument("--out", default=OUT)
     ap.add_argument("--cache", help="npz file to reuse / store the collected samples")
+    ap.add_argument("--val-cache", help="pickle file to reuse / store the traced validation material")
+    ap.add_argument("--seed", type=int, default=BOOST["seed"], help="boosting seed (row subsampling)")
     ap.add_argument("--fa-weight", type=float, default=FA_WEIGHT,
                     help="threshold objective: weight of a false alarm per hour against mean F1")
     a = ap.parse_args(argv)
@@ -462,22 +500,23 @@ def main(argv=None):
     X = np.concatenate([Xs, Xr])
     y = np.concatenate([ys, yr])
     sw = np.concatenate([np.ones(len(ys)), np.full(len(yr), a.real_weight)])
-    model = train_boost(X, y, sw=sw)
+    boost = {"seed": a.seed}
+    model = train_boost(X, y, boost, sw=sw)
     pred = model.scores_batch(X).argmax(1)
     clips = cvf = None
     if len(yr) and a.cv_folds > 1:
         clips = real_clip_points(a.real)
-        cvf = cv_models(Xs, ys, Xr, yr, files, a.cv_folds, a.real_weight)
+        cvf = cv_models(Xs, ys, Xr, yr, files, a.cv_folds, a.real_weight, boost)
     thr, best = tune_thresholds(model, a.val_per_snr, a.val_bg_minutes, clips, cvf, a.cv_folds,
-                                fa_weight=a.fa_weight, passes=a.passes)
+                                fa_weight=a.fa_weight, passes=a.passes, val_cache=a.val_cache)
     cv = best["real"]
     stats = "%d samples (%s), %d + %d chain-augmented scenes, %g min background, %d real-clip rows " \
             "(weight %g), train acc %.3f;\n# thresholds %s from %d validation scenes + %g min (val F1 %s, %.1f FA/h, " \
-            "false-alarm weight %g, %d search passes)" % (
+            "false-alarm weight %g, %d search passes, boosting seed %d, objective %.4f)" % (
                 len(y), "/".join(str(int(v)) for v in np.bincount(y, minlength=events.NCLASSES)), a.scenes,
                 a.aug_scenes, a.bg_minutes, len(yr), a.real_weight, float(np.mean(pred == y)), thr,
                 6 * a.val_per_snr, a.val_bg_minutes, {c: round(x, 3) for c, x in best["per"].items()}, best["fah"],
-                a.fa_weight, a.passes)
+                a.fa_weight, a.passes, a.seed, best["objective"])
     if cv:
         cv.update({"table_id": detect_model.table_id(model.blobs), "folds": a.cv_folds,
                    "grouping": "recording source (real_clips.group_of)", "views_per_clip": a.real_views,

@@ -9,12 +9,15 @@ Parts:
     the labelled end);
   * parity: the firmware engine (unix port) on a subset of the benchmark scenes must give
     exactly the reference engine's event records;
-  * false alarms per hour on background-plus-confuser audio (make_background_hours);
+  * false alarms per hour on background-plus-confuser audio (make_background_hours), with the
+    exact Poisson 95 % interval of the rate (a few alarms in a few hours are a rough figure);
   * real clips (../shared/data/real_dev when present): a positive clip must yield its class,
-    a negative clip nothing (host_tools.detect lead-in, see its docstring);
+    a negative clip nothing (host_tools.detect lead-in, see its docstring); recall with its
+    Wilson 95 % interval (13-67 clips per class);
   * cost: detector time per frame on the unix port, scaled to an ESP32-S3 by the viper
     calibration loop timed in the same run (esp32_cost()).
-Evaluation seeds (EVAL_SEED0...) are disjoint from the training seeds of
+The full run has 40 scenes per SNR and 4 h of background (20 and 2 h up to the seventh detector
+version: the larger sets contain the smaller, same seeds).  Evaluation seeds (EVAL_SEED0...) are disjoint from the training seeds of
 dsp_reference/train_detector.py.
 """
 import json
@@ -40,7 +43,7 @@ SNRS = (0, 5, 10, 15, 20, 30)
 EVAL_SEED0 = 1000
 BG_SEED = 4242
 ESP32_CAL_MS = 271.0
-FULL = {"scenes_per_snr": 20, "seconds": 30.0, "fw_scenes": 6, "hours": 2.0, "real": True}
+FULL = {"scenes_per_snr": 40, "seconds": 30.0, "fw_scenes": 6, "hours": 4.0, "real": True}
 QUICK = {"scenes_per_snr": 2, "seconds": 20.0, "fw_scenes": 1, "hours": 0.05, "real": False}
 TARGETS = {"f1_min_snr_ge_10": 0.95, "er_max_snr_ge_10": 0.10, "f1_min_snr_5": 0.80, "fa_per_hour_max": 1.0,
            "real_recall_min": 0.9, "real_negative_fp_max": 0.05, "latency_max_s": 0.3, "cpu_percent_max": 5.0}
@@ -148,6 +151,12 @@ def _fa_chunk(args):
     return recs, confs, secs
 
 
+def _interval(pos):
+    """'lo–hi' Wilson interval of a clip recall ({'hit', 'n'}), or '–' without clips."""
+    ci = metrics.wilson_interval(pos["hit"], pos["n"])
+    return "%.2f–%.2f" % ci if ci else "–"
+
+
 def false_alarms(cfg, hours, procs=2):
     parts = max(1, min(procs, int(np.ceil(hours / 0.5))))
     with Pool(procs) as pool:
@@ -162,7 +171,9 @@ def false_alarms(cfg, hours, procs=2):
             by_cause[cause] = by_cause.get(cause, 0) + 1
             alarms.append({"class": e["class"], "onset_s": e["onset_s"], "cause": cause})
         secs += s
+    lo, hi = metrics.poisson_interval(n)
     return {"hours": secs / 3600.0, "false_alarms": n, "per_hour": metrics.false_alarms_per_hour(n, secs),
+            "per_hour_ci95": [metrics.false_alarms_per_hour(lo, secs), metrics.false_alarms_per_hour(hi, secs)],
             "by_class": by_cls, "by_cause": by_cause, "alarms": alarms[:50],
             "confusers": sum(len(r[1]) for r in res)}
 
@@ -292,8 +303,9 @@ def report_md(res):
             L.append("| %s | %d | %.3f | %.3f | %.3f | %.2f |" % (c, v["n"], v["median_s"], v["p90_s"], v["max_s"],
                                                                   v["share_within_0.3s"]))
     fa = res["false_alarms"]
-    L += ["", "## False alarms", "", "%.2f h of background with %d confusers: **%d false alarms = %.2f per hour**"
-          % (fa["hours"], fa["confusers"], fa["false_alarms"], fa["per_hour"]), "",
+    L += ["", "## False alarms", "", "%.2f h of background with %d confusers: **%d false alarms = %.2f per hour** "
+          "(95 %% interval of the rate %.2f–%.2f per hour: a few hours hold few alarms)"
+          % (fa["hours"], fa["confusers"], fa["false_alarms"], fa["per_hour"], *fa["per_hour_ci95"]), "",
           "By class: %s. By cause: %s." % (json.dumps(fa["by_class"]), json.dumps(fa["by_cause"])), ""]
     p = res["parity"]
     L += ["## Firmware parity", "", "Firmware (unix port) vs reference on %d scenes (%.0f s, %d event records): %s."
@@ -310,17 +322,19 @@ def report_md(res):
                   "trainer's: %d-fold cross-validation grouped by %s, each clip scored by a model that never "
                   "saw its recording source (`eval/train_cv.json`). The shipped table's own (seen-in-training) "
                   "figures are in the last column." % (cv["folds"], cv["grouping"]), "",
-                  "| class | clips | recall, cross-validated | recall, shipped table |", "|---|---|---|---|"]
+                  "| class | clips | recall, cross-validated | its 95 % interval | recall, shipped table |",
+                  "|---|---|---|---|---|"]
             for c in CLASSES:
-                L.append("| %s | %d | %s | %s |" % (c, r["positives"][c]["n"], _fmt(cv["recall"][c]),
-                                                    _fmt(r["recall"][c])))
+                L.append("| %s | %d | %s | %s | %s |" % (c, r["positives"][c]["n"], _fmt(cv["recall"][c]),
+                                                         _interval(cv["positives"][c]), _fmt(r["recall"][c])))
             L += ["", "Negative clips raising an event: cross-validated %d of %d (%s); shipped table %d of %d (%s)." % (
                 cv["negatives"]["raised"], cv["negatives"]["n"], _fmt(cv["negative_fp_rate"]),
                 r["negatives"]["raised"], r["negatives"]["n"], _fmt(r["negative_fp_rate"]))]
         else:
-            L += ["| class | clips | recall |", "|---|---|---|"]
+            L += ["| class | clips | recall | its 95 % interval |", "|---|---|---|---|"]
             for c in CLASSES:
-                L.append("| %s | %d | %s |" % (c, r["positives"][c]["n"], _fmt(r["recall"][c])))
+                L.append("| %s | %d | %s | %s |" % (c, r["positives"][c]["n"], _fmt(r["recall"][c]),
+                                                    _interval(r["positives"][c])))
             L += ["", "Negative clips raising an event: %d of %d (%s)." % (
                 r["negatives"]["raised"], r["negatives"]["n"], _fmt(r["negative_fp_rate"]))]
         L += ["", "Shipped table, by negative class:", "",

@@ -38,6 +38,8 @@ def test_numbers_are_consistent(result):
     fa = res["false_alarms"]
     assert fa["hours"] == pytest.approx(2 / 60.0)        # whole 60 s chunks
     assert fa["per_hour"] == pytest.approx(fa["false_alarms"] / fa["hours"])
+    lo, hi = fa["per_hour_ci95"]                          # exact Poisson interval around the rate
+    assert lo <= fa["per_hour"] < hi and hi >= 3.68 / fa["hours"] - 1e-6
     assert res["parity"]["all_identical"] is True and len(res["parity"]["scenes"]) == 1
 
 

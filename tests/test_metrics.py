@@ -2,6 +2,7 @@
 """Event-based metrics on small hand-made cases with known answers."""
 import pytest
 
+from dsp_reference import metrics as M
 from dsp_reference.metrics import (aggregate, by_snr, confusion_matrix, evaluate, false_alarms_per_hour,
                                    match_events, scores)
 
@@ -118,3 +119,33 @@ def test_by_snr_groups_references_and_scene_false_alarms():
     assert res[0]["classes"]["scream"]["fp"] == 1
     assert res[20]["classes"]["scream"]["recall"] == 1.0
     assert res[20]["classes"]["scream"]["fp"] == 0
+
+
+def test_poisson_interval_matches_published_exact_limits():
+    # Garwood limits (e.g. the chi-square table: 0 -> 0-3.689, 1 -> 0.0253-5.572, 7 -> 2.814-14.42)
+    assert M.poisson_interval(0) == (0.0, pytest.approx(3.6889, abs=1e-3))
+    assert M.poisson_interval(1) == (pytest.approx(0.02532, abs=1e-4), pytest.approx(5.5716, abs=1e-3))
+    assert M.poisson_interval(7) == (pytest.approx(2.8143, abs=1e-3), pytest.approx(14.4227, abs=1e-3))
+    lo, hi = M.poisson_interval(400)                  # large counts: close to n +- 1.96 sqrt(n)
+    assert lo == pytest.approx(400 - 1.96 * 20, abs=2) and hi == pytest.approx(400 + 1.96 * 20, abs=2)
+    with pytest.raises(ValueError):
+        M.poisson_interval(-1)
+
+
+def test_poisson_interval_tails_hold_their_share():
+    import math
+    for n in (2, 5, 12):
+        lo, hi = M.poisson_interval(n, conf=0.9)
+        p_ge_n_at_lo = 1 - sum(math.exp(-lo) * lo ** i / math.factorial(i) for i in range(n))
+        p_le_n_at_hi = sum(math.exp(-hi) * hi ** i / math.factorial(i) for i in range(n + 1))
+        assert p_ge_n_at_lo == pytest.approx(0.05, abs=1e-6)
+        assert p_le_n_at_hi == pytest.approx(0.05, abs=1e-6)
+
+
+def test_wilson_interval():
+    lo, hi = M.wilson_interval(5, 18)                 # 0.278 measured on 18 clips
+    assert lo == pytest.approx(0.1250, abs=1e-3) and hi == pytest.approx(0.5087, abs=1e-3)
+    assert M.wilson_interval(0, 10)[0] == 0.0 and M.wilson_interval(10, 10)[1] == pytest.approx(1.0)
+    assert M.wilson_interval(0, 0) is None
+    with pytest.raises(ValueError):
+        M.wilson_interval(3, 2)

@@ -106,3 +106,36 @@ def test_cross_validated_results_must_belong_to_the_shipped_table(tmp_path, fake
     res = evaluate.real_clips(CFG, fake_dev, procs=1)
     assert res["positives"]["gunshot"]["n"] == 1 and res["negatives"]["n"] == 1
     assert len(res["clips"]) == 2
+
+
+def test_validation_trace_cache_is_reused_only_for_the_same_material(tmp_path, monkeypatch, capsys):
+    calls = []
+
+    class SerialPool:                                     # the trainer's pool, in-process
+        def __init__(self, procs):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def map(self, f, jobs, chunksize=1):
+            return [f(j) for j in jobs]
+
+    monkeypatch.setattr(train_detector, "Pool", SerialPool)
+    monkeypatch.setattr(train_detector, "val_scene_points", lambda a: calls.append(a) or ([("pts", a)], []))
+    monkeypatch.setattr(train_detector, "val_background_points", lambda a: calls.append(a) or [([], 60.0)])
+    cache = str(tmp_path / "val.pkl")
+    first = train_detector.validation_points(1, 15.0, cache=cache)
+    n = len(calls)
+    assert n == len(train_detector.SNRS) + 1 and len(first[0]) == len(train_detector.SNRS)
+    monkeypatch.setitem(T.PARAMS, "conf_scream", 50)           # thresholds do not change the trace
+    assert train_detector.validation_points(1, 15.0, cache=cache) == first and len(calls) == n
+    monkeypatch.setitem(T.PARAMS, "swell_q2", T.PARAMS["swell_q2"] + 1)   # the segmenter does
+    again = train_detector.validation_points(1, 15.0, cache=cache)
+    assert again == first and len(calls) == 2 * n
+    assert "another segmenter" in capsys.readouterr().err
+    train_detector.validation_points(2, 15.0, cache=cache)       # other material: traced again
+    assert len(calls) == 2 * n + 2 * len(train_detector.SNRS) + 1
