@@ -139,3 +139,18 @@ def test_validation_trace_cache_is_reused_only_for_the_same_material(tmp_path, m
     assert "another segmenter" in capsys.readouterr().err
     train_detector.validation_points(2, 15.0, cache=cache)       # other material: traced again
     assert len(calls) == 2 * n + 2 * len(train_detector.SNRS) + 1
+
+
+def test_late_fragments_of_screams_and_glass_are_left_out_with_late_s(monkeypatch):
+    cfg = train_detector.CFG
+    frame_at = lambda s: int(round((s * cfg["rate"] - (cfg["frame"] - cfg["hop"])) / cfg["hop"]))
+    late_glass = [{"class": "glass_break", "onset_s": 1.0, "offset_s": 2.5}]
+    assert train_detector._label(frame_at(1.7), late_glass, cfg) == events.GLASS_BREAK   # default: kept
+    monkeypatch.setattr(train_detector, "LATE_S", 0.5)
+    for cls, cid in (("glass_break", events.GLASS_BREAK), ("scream", events.SCREAM), ("gunshot", events.GUNSHOT)):
+        labels = [{"class": cls, "onset_s": 1.0, "offset_s": 2.5}]
+        assert train_detector._label(frame_at(0.8), labels, cfg) == cid          # just before the onset
+        assert train_detector._label(frame_at(1.45), labels, cfg) == cid         # within the collar
+        late = train_detector._label(frame_at(1.7), labels, cfg)
+        assert late == (cid if cls == "gunshot" else rc.EXCLUDED)               # a burst's later shot keeps it
+        assert train_detector._label(frame_at(2.7), labels, cfg) == events.NONE
