@@ -288,10 +288,17 @@ def render(model, stats, thr=None):
     return "\n".join(lines) + "\n"
 
 
-def collect(n_scenes, bg_minutes, n_aug=0, procs=2):
+def _set_late_s(late_s):
+    global LATE_S
+    LATE_S = late_s
+
+
+def collect(n_scenes, bg_minutes, n_aug=0, procs=2, late_s=None):
     seeds = [TRAIN_SEED0 + i for i in range(n_scenes)]
     nbg = max(1, int(round(bg_minutes / 15.0)))
-    with Pool(procs) as pool:
+    # _label reads LATE_S in the workers: set it there (a global set in main() reaches forked
+    # workers only, not spawned ones)
+    with Pool(procs, initializer=_set_late_s, initargs=(late_s,)) as pool:
         parts = pool.map(scene_samples, seeds, chunksize=4)
         parts += pool.map(aug_scene_samples, [AUG_SEED0 + i for i in range(n_aug)], chunksize=4)
         bg = pool.map(background_samples, [(TRAIN_SEED0 + 90000 + k, bg_minutes / nbg) for k in range(nbg)])
@@ -501,13 +508,11 @@ def main(argv=None):
     ap.add_argument("--fa-weight", type=float, default=FA_WEIGHT,
                     help="threshold objective: weight of a false alarm per hour against mean F1")
     a = ap.parse_args(argv)
-    global LATE_S
-    LATE_S = a.late_s                          # read by _label in the collecting workers (fork)
     if a.cache and os.path.exists(a.cache):
         d = np.load(a.cache)
         Xs, ys, Xr, yr, files = d["X"], d["y"], d["Xr"], d["yr"], d["files"]
     else:
-        Xs, ys = collect(a.scenes, a.bg_minutes, a.aug_scenes)
+        Xs, ys = collect(a.scenes, a.bg_minutes, a.aug_scenes, late_s=a.late_s)
         Xr, yr, files = collect_real(a.real, a.real_views) if a.real else \
             (np.zeros((0, detect_model.NSEGF), dtype=np.int64), np.zeros(0, dtype=np.int64), np.array([], dtype=str))
         if a.cache:
