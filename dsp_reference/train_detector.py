@@ -3,6 +3,7 @@
 
     python -m dsp_reference.train_detector [--scenes 720] [--aug-scenes 300] [--bg-minutes 240]
         [--real DIR] [--cv-folds 4] [--cache FILE] [--val-cache FILE] [--seed 1234] [--fa-weight 0.03]
+        [--late-s S] [--collect-table FILE]
         [--out PATH]
 
 Deterministic: training scenes use seeds TRAIN_SEED0.. and AUG_SEED0.., the threshold
@@ -27,10 +28,12 @@ host_tools/evaluate.py); the boosting uses its own seeded generator.  Steps:
      cross-validated real-clip results with the table's fingerprint to eval/train_cv.json.
 """
 import argparse
+import importlib.util
 import json
 import os
 import pickle
 import sys
+import types
 from multiprocessing import Pool
 
 import numpy as np
@@ -288,17 +291,50 @@ def render(model, stats, thr=None):
     return "\n".join(lines) + "\n"
 
 
-def _set_late_s(late_s):
+def load_table(path):
+    """A detector table module (the format render() writes) loaded from a file."""
+    spec = importlib.util.spec_from_file_location("collect_table", path)
+    m = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(m)
+        return types.SimpleNamespace(PARAMS={k: m.PARAMS[k] for k in THRESHOLDS}, NODES=m.NODES,
+                                     NTREES=m.NTREES, DEPTH=m.DEPTH)
+    except (OSError, SyntaxError, AttributeError, KeyError) as e:
+        raise SystemExit("train_detector: %s is not a detector table (%s: %s)" % (path, type(e).__name__, e))
+
+
+def steer(table):
+    """Let a table's classifier and thresholds (load_table) make the detector's decisions in this
+    process while samples are collected; the segmenter constants stay the shipped table's.
+    None: the shipped table."""
+    detect_model.T = T if table is None else types.SimpleNamespace(
+        PARAMS=dict(T.PARAMS, **table.PARAMS), NODES=table.NODES, NTREES=table.NTREES, DEPTH=table.DEPTH)
+    detect_model._SHIPPED = None
+
+
+def collector(table, late_s):
+    """What made the decisions while samples were collected (table fingerprint and thresholds),
+    for the table header and the --cache file."""
+    t = T if table is None else table
+    return "table %s (%s)%s" % (detect_model.table_id(t.NODES), ", ".join(
+        "%s %d" % (k[5:], t.PARAMS[k]) for k in THRESHOLDS), "" if late_s is None else ", late-s %g" % late_s)
+
+
+def _collect_init(late_s, table):
+    # _label reads LATE_S and the detector reads detect_model.T in the workers: set them there
+    # (globals set in main() reach forked workers only, not spawned ones)
     global LATE_S
     LATE_S = late_s
+    steer(table)
 
 
-def collect(n_scenes, bg_minutes, n_aug=0, procs=2, late_s=None):
+def collect(n_scenes, bg_minutes, n_aug=0, procs=2, late_s=None, table=None):
+    """(X, y) of the training decision points: scenes, chain-augmented scenes, background.
+    Which points exist depends on the decisions (an emitted event ends its segment's early and
+    interim decisions), so on the table that makes them: table (load_table), else the shipped."""
     seeds = [TRAIN_SEED0 + i for i in range(n_scenes)]
     nbg = max(1, int(round(bg_minutes / 15.0)))
-    # _label reads LATE_S in the workers: set it there (a global set in main() reaches forked
-    # workers only, not spawned ones)
-    with Pool(procs, initializer=_set_late_s, initargs=(late_s,)) as pool:
+    with Pool(procs, initializer=_collect_init, initargs=(late_s, table)) as pool:
         parts = pool.map(scene_samples, seeds, chunksize=4)
         parts += pool.map(aug_scene_samples, [AUG_SEED0 + i for i in range(n_aug)], chunksize=4)
         bg = pool.map(background_samples, [(TRAIN_SEED0 + 90000 + k, bg_minutes / nbg) for k in range(nbg)])
@@ -309,11 +345,12 @@ def collect(n_scenes, bg_minutes, n_aug=0, procs=2, late_s=None):
 
 
 # ---------------------------------------------------------------- real clips
-def collect_real(root, views, procs=2):
-    """Labelled decision samples of the real development clips (dsp_reference.real_clips).
-    Returns (X, y, fold source file per row) without the excluded rows; empty when absent."""
+def collect_real(root, views, procs=2, table=None):
+    """Labelled decision samples of the real development clips (dsp_reference.real_clips), the
+    decisions made by table (as in collect()).  Returns (X, y, fold source file per row) without
+    the excluded rows; empty when absent."""
     rows = real_clips.manifest(root)
-    with Pool(procs) as pool:
+    with Pool(procs, initializer=_collect_init, initargs=(None, table)) as pool:
         parts = pool.map(real_clips.clip_samples, [(root, r, views, CFG) for r in rows], chunksize=2)
     X, y, files = [], [], []
     for r, part in zip(rows, parts):
@@ -505,18 +542,24 @@ def main(argv=None):
     ap.add_argument("--late-s", type=float, help="leave out scream/glass segments starting this many seconds "
                     "after the event onset (default: keep them; applies when samples are collected, "
                     "not to an existing --cache)")
+    ap.add_argument("--collect-table", help="detector table file whose classifier and thresholds make the "
+                    "decisions while samples are collected (default: the shipped table; applies when "
+                    "samples are collected, not to an existing --cache)")
     ap.add_argument("--fa-weight", type=float, default=FA_WEIGHT,
                     help="threshold objective: weight of a false alarm per hour against mean F1")
     a = ap.parse_args(argv)
     if a.cache and os.path.exists(a.cache):
         d = np.load(a.cache)
         Xs, ys, Xr, yr, files = d["X"], d["y"], d["Xr"], d["yr"], d["files"]
+        by = str(d["collected_by"]) if "collected_by" in d.files else "not recorded"
     else:
-        Xs, ys = collect(a.scenes, a.bg_minutes, a.aug_scenes, late_s=a.late_s)
-        Xr, yr, files = collect_real(a.real, a.real_views) if a.real else \
+        table = load_table(a.collect_table) if a.collect_table else None
+        by = collector(table, a.late_s)
+        Xs, ys = collect(a.scenes, a.bg_minutes, a.aug_scenes, late_s=a.late_s, table=table)
+        Xr, yr, files = collect_real(a.real, a.real_views, table=table) if a.real else \
             (np.zeros((0, detect_model.NSEGF), dtype=np.int64), np.zeros(0, dtype=np.int64), np.array([], dtype=str))
         if a.cache:
-            np.savez(a.cache, X=Xs, y=ys, Xr=Xr, yr=yr, files=files)
+            np.savez(a.cache, X=Xs, y=ys, Xr=Xr, yr=yr, files=files, collected_by=by)
     if not len(yr):
         print("no real clips at %r: training on synthetic material only" % a.real, file=sys.stderr)
     X = np.concatenate([Xs, Xr])
@@ -534,11 +577,11 @@ def main(argv=None):
     cv = best["real"]
     stats = "%d samples (%s), %d + %d chain-augmented scenes, %g min background, %d real-clip rows " \
             "(weight %g), train acc %.3f;\n# thresholds %s from %d validation scenes + %g min (val F1 %s, %.1f FA/h, " \
-            "false-alarm weight %g, %d search passes, boosting seed %d, objective %.4f)" % (
+            "false-alarm weight %g, %d search passes, boosting seed %d, objective %.4f);\n# samples collected by %s" % (
                 len(y), "/".join(str(int(v)) for v in np.bincount(y, minlength=events.NCLASSES)), a.scenes,
                 a.aug_scenes, a.bg_minutes, len(yr), a.real_weight, float(np.mean(pred == y)), thr,
                 6 * a.val_per_snr, a.val_bg_minutes, {c: round(x, 3) for c, x in best["per"].items()}, best["fah"],
-                a.fa_weight, a.passes, a.seed, best["objective"])
+                a.fa_weight, a.passes, a.seed, best["objective"], by)
     if cv:
         cv.update({"table_id": detect_model.table_id(model.blobs), "folds": a.cv_folds,
                    "grouping": "recording source (real_clips.group_of)", "views_per_clip": a.real_views,

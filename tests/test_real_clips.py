@@ -3,11 +3,13 @@
 clip-level scoring, and the tie between cross-validated results and the shipped table.
 Runs on a small fake clip folder (the shared real_dev set is not needed)."""
 import json
+import re
 
 import numpy as np
 import pytest
 
-from dsp_reference import detect_model, real_clips as rc, train_detector
+from dsp_reference import detect_model, int_model, real_clips as rc, train_detector
+from dsp_reference.scenes import make_scene
 from dsp_reference.sounds import make_event
 from host_tools import audio_io, evaluate
 from node import consts, events
@@ -154,3 +156,30 @@ def test_late_fragments_of_screams_and_glass_are_left_out_with_late_s(monkeypatc
         late = train_detector._label(frame_at(1.7), labels, cfg)
         assert late == (cid if cls == "gunshot" else rc.EXCLUDED)               # a burst's later shot keeps it
         assert train_detector._label(frame_at(2.7), labels, cfg) == events.NONE
+
+
+def test_collect_table_steers_which_decision_points_exist(tmp_path):
+    # an emitted event ends its segment's early and interim decisions, so which training points
+    # exist depends on the table making the decisions (--collect-table)
+    sc = make_scene(3, seconds=8.0, snr_db=30.0, classes=("gunshot",), confusers=False)
+    feat = int_model.features(train_detector.to_int16(sc.audio), CFG)
+    traced = [list(p[3]) for p in detect_model.trace(feat, CFG)]
+    text = open(T.__file__).read()
+    for k in train_detector.THRESHOLDS:                       # a table that never reports
+        text = re.sub(r"'%s': \d+," % k, "'%s': 101," % k, text)
+    never = tmp_path / "never.py"
+    never.write_text(text)
+    try:
+        train_detector.steer(train_detector.load_table(str(never)))
+        steered_events, steered = detect_model.run(feat, CFG, collect=True)
+    finally:
+        train_detector.steer(None)
+    shipped_events, shipped = detect_model.run(feat, CFG, collect=True)
+    assert steered_events == [] and [s[3] for s in steered] == traced   # every point asked
+    assert shipped_events and len(shipped) < len(traced)                  # the shot reported early
+    by = train_detector.collector(train_detector.load_table(str(never)), 0.5)   # for the table header
+    assert by.startswith("table %s (early 101, " % detect_model.table_id(T.NODES)) and by.endswith("late-s 0.5")
+    bad = tmp_path / "bad.py"
+    bad.write_text("PARAMS = {}\n")
+    with pytest.raises(SystemExit, match="not a detector table"):
+        train_detector.load_table(str(bad))
