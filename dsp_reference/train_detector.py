@@ -2,8 +2,8 @@
 """Train the detector's segment classifier and write firmware/node/detect_table.py.
 
     python -m dsp_reference.train_detector [--scenes 720] [--aug-scenes 300] [--bg-minutes 240]
-        [--real DIR] [--cv-folds 4] [--cache FILE] [--val-cache FILE] [--seed 1234] [--fa-weight 0.03]
-        [--late-s S] [--collect-table FILE]
+        [--real DIR] [--cv-folds 4] [--cache FILE] [--val-cache FILE] [--seed 99] [--fa-weight 0.03]
+        [--late-s S] [--collect-table FILE|shipped|all]
         [--out PATH]
 
 Deterministic: training scenes use seeds TRAIN_SEED0.. and AUG_SEED0.., the threshold
@@ -14,7 +14,8 @@ host_tools/evaluate.py); the boosting uses its own seeded generator.  Steps:
      and clipped), background-plus-confuser audio, and the real development clips in several
      views (dsp_reference.real_clips; skipped when the shared folder is absent) -> integer DSP
      features (int_model) -> the detector's segmenter, collecting the feature vector at every
-     decision point (early and final);
+     decision point it offers (early, interim and final; by default no table decides, so an
+     early report does not end a segment's samples: --collect-table);
   2. label each synthetic decision point with the class of the scene event its segment starts
      in (onset - 0.3 s .. offset), else none (real clips: real_clips.label_samples);
   3. gradient-boosted trees (train_boost: multinomial logistic loss, complete trees of depth 4
@@ -66,11 +67,14 @@ REAL_WEIGHT = 1.0        # sample weight of a real-clip row against a synthetic 
 CV_FOLDS = 4
 LATE_S = None            # --late-s: a scream/glass segment starting this long after the onset is left out
 #                          (_label); None = kept, as for the shipped table
+ALL_POINTS = "all"        # --collect-table all: no table decides, every decision point is a sample
+COLLECT = ALL_POINTS      # --collect-table default (the eighth table's samples); up to the seventh the
+#                           table in place decided ("shipped"), so the samples depended on it
 REAL_RECALL_WEIGHT = 0.5  # threshold objective: + this x mean cross-validated real-clip recall
 REAL_NEG_WEIGHT = 1.0     # ... - this x share of negative real clips raising an event
 CV_OUT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "eval", "train_cv.json")
 BOOST = {"depth": 4, "rounds": 100, "lr": 0.15, "sub": 0.5, "lam": 1.0, "min_leaf": 8, "bins": 64,
-         "cw_pow": 0.5, "leaf_max": 2048, "seed": 1234}
+         "cw_pow": 0.5, "leaf_max": 2048, "seed": 99}
 
 
 def to_int16(x):
@@ -292,7 +296,14 @@ def render(model, stats, thr=None):
 
 
 def load_table(path):
-    """A detector table module (the format render() writes) loaded from a file."""
+    """A detector table module (the format render() writes) loaded from a file; ALL_POINTS: the
+    shipped classifier with every threshold at 101 (never reports, so every decision point that
+    trace() finds is collected); "shipped": None (the shipped table)."""
+    if path == "shipped":
+        return None
+    if path == ALL_POINTS:
+        return types.SimpleNamespace(PARAMS={k: 101 for k in THRESHOLDS}, NODES=T.NODES, NTREES=T.NTREES,
+                                     DEPTH=T.DEPTH, all_points=True)
     spec = importlib.util.spec_from_file_location("collect_table", path)
     m = importlib.util.module_from_spec(spec)
     try:
@@ -315,6 +326,8 @@ def steer(table):
 def collector(table, late_s):
     """What made the decisions while samples were collected (table fingerprint and thresholds),
     for the table header and the --cache file."""
+    if getattr(table, "all_points", False):
+        return "every decision point (no table decides)%s" % ("" if late_s is None else ", late-s %g" % late_s)
     t = T if table is None else table
     return "table %s (%s)%s" % (detect_model.table_id(t.NODES), ", ".join(
         "%s %d" % (k[5:], t.PARAMS[k]) for k in THRESHOLDS), "" if late_s is None else ", late-s %g" % late_s)
@@ -542,9 +555,10 @@ def main(argv=None):
     ap.add_argument("--late-s", type=float, help="leave out scream/glass segments starting this many seconds "
                     "after the event onset (default: keep them; applies when samples are collected, "
                     "not to an existing --cache)")
-    ap.add_argument("--collect-table", help="detector table file whose classifier and thresholds make the "
-                    "decisions while samples are collected (default: the shipped table; applies when "
-                    "samples are collected, not to an existing --cache)")
+    ap.add_argument("--collect-table", default=COLLECT, help="what makes the decisions while samples are "
+                    "collected: a detector table file (its classifier and thresholds), 'shipped' (the table in "
+                    "place) or 'all' (none: every decision point is a sample); default %(default)s; applies "
+                    "when samples are collected, not to an existing --cache")
     ap.add_argument("--fa-weight", type=float, default=FA_WEIGHT,
                     help="threshold objective: weight of a false alarm per hour against mean F1")
     a = ap.parse_args(argv)
@@ -553,7 +567,7 @@ def main(argv=None):
         Xs, ys, Xr, yr, files = d["X"], d["y"], d["Xr"], d["yr"], d["files"]
         by = str(d["collected_by"]) if "collected_by" in d.files else "not recorded"
     else:
-        table = load_table(a.collect_table) if a.collect_table else None
+        table = load_table(a.collect_table)
         by = collector(table, a.late_s)
         Xs, ys = collect(a.scenes, a.bg_minutes, a.aug_scenes, late_s=a.late_s, table=table)
         Xr, yr, files = collect_real(a.real, a.real_views, table=table) if a.real else \
@@ -577,11 +591,11 @@ def main(argv=None):
     cv = best["real"]
     stats = "%d samples (%s), %d + %d chain-augmented scenes, %g min background, %d real-clip rows " \
             "(weight %g), train acc %.3f;\n# thresholds %s from %d validation scenes + %g min (val F1 %s, %.1f FA/h, " \
-            "false-alarm weight %g, %d search passes, boosting seed %d, objective %.4f);\n# samples collected by %s" % (
+            "false-alarm weight %g, %d search passes, boosting seed %d, objective %.4f)" % (
                 len(y), "/".join(str(int(v)) for v in np.bincount(y, minlength=events.NCLASSES)), a.scenes,
                 a.aug_scenes, a.bg_minutes, len(yr), a.real_weight, float(np.mean(pred == y)), thr,
                 6 * a.val_per_snr, a.val_bg_minutes, {c: round(x, 3) for c, x in best["per"].items()}, best["fah"],
-                a.fa_weight, a.passes, a.seed, best["objective"], by)
+                a.fa_weight, a.passes, a.seed, best["objective"])
     if cv:
         cv.update({"table_id": detect_model.table_id(model.blobs), "folds": a.cv_folds,
                    "grouping": "recording source (real_clips.group_of)", "views_per_clip": a.real_views,
@@ -593,6 +607,7 @@ def main(argv=None):
                  "recall %s, negatives raising %.3f" % (
                      a.cv_folds, {c: round(v, 3) for c, v in cv["recall"].items() if v is not None},
                      cv["negative_fp_rate"])
+    stats += ";\n# samples collected by " + by
     with open(a.out, "w") as f:
         f.write(render(model, stats, thr))
     print(stats, "->", a.out, "(%d trees)" % model.ntrees, file=sys.stderr)

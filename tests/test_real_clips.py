@@ -172,8 +172,11 @@ def test_collect_table_steers_which_decision_points_exist(tmp_path):
     try:
         train_detector.steer(train_detector.load_table(str(never)))
         steered_events, steered = detect_model.run(feat, CFG, collect=True)
+        train_detector.steer(train_detector.load_table(train_detector.ALL_POINTS))   # the built-in policy
+        _, all_points = detect_model.run(feat, CFG, collect=True)
     finally:
         train_detector.steer(None)
+    assert [s[3] for s in all_points] == traced
     shipped_events, shipped = detect_model.run(feat, CFG, collect=True)
     assert steered_events == [] and [s[3] for s in steered] == traced   # every point asked
     assert shipped_events and len(shipped) < len(traced)                  # the shot reported early
