@@ -29,6 +29,7 @@ host_tools/evaluate.py); the boosting uses its own seeded generator.  Steps:
      cross-validated real-clip results with the table's fingerprint to eval/train_cv.json.
 """
 import argparse
+import hashlib
 import importlib.util
 import json
 import os
@@ -41,7 +42,7 @@ import numpy as np
 
 from dsp_reference import detect_model, int_model, real_clips
 from dsp_reference.scenes import make_background_hours, make_scene
-from node import events
+from node import consts, events
 from node import detect_table as T
 
 CFG = {"rate": 16000, "frame": 512, "hop": 256}
@@ -326,11 +327,12 @@ def steer(table):
 def collector(table, late_s):
     """What made the decisions while samples were collected (table fingerprint and thresholds),
     for the table header and the --cache file."""
+    late = "" if late_s is None else ", late-s %g" % late_s
     if getattr(table, "all_points", False):
-        return "every decision point (no table decides)%s" % ("" if late_s is None else ", late-s %g" % late_s)
+        return "every decision point (no table decides)" + late
     t = T if table is None else table
     return "table %s (%s)%s" % (detect_model.table_id(t.NODES), ", ".join(
-        "%s %d" % (k[5:], t.PARAMS[k]) for k in THRESHOLDS), "" if late_s is None else ", late-s %g" % late_s)
+        "%s %d" % (k[5:], t.PARAMS[k]) for k in THRESHOLDS), late)
 
 
 def _collect_init(late_s, table):
@@ -461,10 +463,8 @@ def _prime(model, point_lists):
 def _material_id():
     """Fingerprint of what traced decision points depend on: the scene, DSP and segmenter code
     and the segmenter's constants (not the thresholds, not the classifier)."""
-    import hashlib
     h = hashlib.sha256()
     here = os.path.dirname(os.path.abspath(__file__))
-    from node import consts
     for path in [os.path.join(here, n + ".py") for n in ("detect_model", "int_model", "scenes", "sounds",
                                                            "confusers", "signals")] + [consts.__file__]:
         with open(path, "rb") as f:
