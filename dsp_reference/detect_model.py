@@ -85,7 +85,8 @@ def params(cfg):
 
 EXP2_Q15 = tuple(int(round(32768 * 2.0 ** (-i / 32.0))) for i in range(32))   # 2^(-i/32), Q15
 LOG2E_Q10 = 1477         # log2(e) in Q10
-LEAF_Q = 256             # leaf (and score) units per logit
+LEAF_Q = 256             # score units per logit
+LEAF_STEP = 2            # score units per step of a table leaf (int8: -127..127 steps, +-0.99 logit)
 
 
 def exp_neg_q15(d):
@@ -123,21 +124,44 @@ def leaf_index(X, feat, thr, depth):
 class Boost:
     """Gradient-boosted trees as the table ships them: NTREES complete binary trees of
     depth DEPTH, tree k adding its leaf to the score of class 1 + k % 3 (class 0, none,
-    scores 0).  A tree is 3 * 2**DEPTH - 2 little-endian int16: the features of its
-    2**DEPTH - 1 inner nodes in heap order (children of node i: 2i+1 left, 2i+2 right),
-    their thresholds (go left when x[feature] <= threshold), then its 2**DEPTH leaves
-    (LEAF_Q per logit).  NODES holds the trees in several bytes objects of whole trees."""
+    scores 0).  A tree is 3 * 2**DEPTH - 2 bytes: the features of its 2**DEPTH - 1 inner
+    nodes in heap order (children of node i: 2i+1 left, 2i+2 right), their split bins
+    (go left when bin(x[feature]) <= split bin), then its 2**DEPTH leaves (int8, LEAF_STEP
+    score units each).  bin(v) is the number of the feature's edges below v; EDGES holds
+    every feature's edges (int16, ascending), EDGE_N their counts.  Going left at
+    bin(v) <= b is going left at v <= edges[b], so the walk below compares values with the
+    edge a split names.  NODES holds the trees in several bytes objects of whole trees.
+    Without edges: the layout up to the eighth version (int16 features, thresholds and
+    leaves of LEAF_Q per logit, 92 B per depth-4 tree), still read for --collect-table."""
 
-    def __init__(self, blobs, ntrees, depth):
+    def __init__(self, blobs, ntrees, depth, edges=None, edge_n=None):
         self.blobs = tuple(blobs)
-        w = np.concatenate([np.frombuffer(b, dtype="<i2") for b in self.blobs]).astype(np.int64)
         self.ni = (1 << depth) - 1
-        per = 3 * self.ni + 1
-        if len(w) != ntrees * per:
-            raise ValueError("boosted-tree table: %d words for %d trees of depth %d" % (len(w), ntrees, depth))
-        t = w.reshape(ntrees, per)
         self.ntrees, self.depth = ntrees, depth
+        per = 3 * self.ni + 1
+        if edges is None:
+            w = np.concatenate([np.frombuffer(b, dtype="<i2") for b in self.blobs]).astype(np.int64)
+            self.edges = None
+        else:
+            w = np.concatenate([np.frombuffer(b, dtype=np.uint8) for b in self.blobs]).astype(np.int64)
+            self.edges = bytes(edges)
+            self.edge_n = bytes(edge_n)
+        if len(w) != ntrees * per:
+            raise ValueError("boosted-tree table: %d values for %d trees of depth %d" % (len(w), ntrees, depth))
+        t = w.reshape(ntrees, per)
         self.feat, self.thr, self.leaf = t[:, :self.ni], t[:, self.ni:2 * self.ni], t[:, 2 * self.ni:]
+        if edges is not None:
+            e = np.frombuffer(self.edges, dtype="<i2").astype(np.int64)
+            n = np.frombuffer(self.edge_n, dtype=np.uint8).astype(np.int64)
+            if n.sum() != len(e) or (self.feat >= len(n)).any():
+                raise ValueError("boosted-tree table: %d edges for %d counted, %d edge counts for features up to %d"
+                                 % (len(e), n.sum(), len(n), self.feat.max()))
+            off = np.concatenate([[0], np.cumsum(n)])
+            # the split's edge value; a split bin past the feature's edges always goes left
+            # (bin(v) <= EDGE_N[f]): an infinite threshold
+            self.thr = np.where(self.thr < n[self.feat], e[np.minimum(off[self.feat] + self.thr, max(len(e) - 1, 0))],
+                                1 << 40)
+            self.leaf = ((self.leaf ^ 0x80) - 0x80) * LEAF_STEP
         self._rows = [(1 + k % 3, f, th, lf) for k, (f, th, lf) in
                       enumerate(zip(self.feat.tolist(), self.thr.tolist(), self.leaf.tolist()))]
         self._memo = {}          # feature vector -> (class, confidence): threshold searches re-ask
@@ -176,9 +200,19 @@ class Boost:
         return got
 
 
-def table_id(trees):
-    """Fingerprint of a classifier's NODES bytes (ties training-time results to a table)."""
-    return hashlib.sha256(b"".join(trees)).hexdigest()[:16]
+def table_id(t):
+    """Fingerprint of a classifier (a table module or namespace with NODES and EDGES, or a
+    Boost): ties training-time results to a table."""
+    nodes = b"".join(t.blobs if isinstance(t, Boost) else t.NODES)
+    edges = t.edges if isinstance(t, Boost) else getattr(t, "EDGES", None)
+    if edges is not None:
+        nodes += bytes(edges) + bytes(t.edge_n if isinstance(t, Boost) else t.EDGE_N)
+    return hashlib.sha256(nodes).hexdigest()[:16]
+
+
+def boost_of(t):
+    """The Boost of a table module or namespace (NODES, NTREES, DEPTH, EDGES, EDGE_N)."""
+    return Boost(t.NODES, t.NTREES, t.DEPTH, getattr(t, "EDGES", None), getattr(t, "EDGE_N", None))
 
 
 _SHIPPED = None
@@ -190,7 +224,7 @@ def classify(x, model=None):
     global _SHIPPED
     if model is None:
         if _SHIPPED is None:
-            _SHIPPED = Boost(T.NODES, T.NTREES, T.DEPTH)
+            _SHIPPED = boost_of(T)
         model = _SHIPPED
     return model.predict(x)
 

@@ -74,8 +74,8 @@ COLLECT = ALL_POINTS      # --collect-table default (the eighth table's samples)
 REAL_RECALL_WEIGHT = 0.5  # threshold objective: + this x mean cross-validated real-clip recall
 REAL_NEG_WEIGHT = 1.0     # ... - this x share of negative real clips raising an event
 CV_OUT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "eval", "train_cv.json")
-BOOST = {"depth": 4, "rounds": 100, "lr": 0.15, "sub": 0.5, "lam": 1.0, "min_leaf": 8, "bins": 64,
-         "cw_pow": 0.5, "leaf_max": 2048, "seed": 99}
+BOOST = {"depth": 4, "rounds": 200, "lr": 0.15, "sub": 0.5, "lam": 1.0, "min_leaf": 8, "bins": 64,
+         "cw_pow": 0.5, "leaf_max": 127, "seed": 1234}
 
 
 def to_int16(x):
@@ -175,16 +175,22 @@ def background_samples(args):
 
 # ---------------------------------------------------------------- boosted trees
 def _bin_edges(X, nbins):
-    """Per feature, the candidate thresholds: distinct quantiles of its training values."""
-    return [np.unique(np.quantile(X[:, f], np.linspace(0, 1, nbins + 1)[1:-1], method="lower")).astype(np.int64)
-            for f in range(X.shape[1])]
+    """Per feature, the candidate thresholds: distinct quantiles of its training values that
+    fit the table's int16 edges."""
+    out = []
+    for f in range(X.shape[1]):
+        e = np.unique(np.quantile(X[:, f], np.linspace(0, 1, nbins + 1)[1:-1], method="lower")).astype(np.int64)
+        out.append(e[(e >= -32768) & (e <= 32767)])
+    return out
 
 
 def _grow_complete(B, edges, valid, g, h, rows, P, feat, thr, leaf, i=0, depth=None):
     """Grow one regression tree on gradients g / hessians h (histogram splits, Newton leaves)
     into complete heap-ordered arrays; a node that stops early passes its leaf to every leaf
-    below it (its inner nodes get feature 0, threshold 0: either way leads to that value).
-    valid[f, b]: bin b of feature f has a threshold (edges[f][b])."""
+    below it (its inner nodes get feature 0, bin 0: either way leads to that value).
+    A split is (feature f, bin b): rows with B[:, f] <= b (value <= edges[f][b]) go left.
+    valid[f, b]: bin b of feature f has a threshold (edges[f][b]).  Leaves are int8 steps of
+    detect_model.LEAF_STEP score units."""
     depth = P["depth"] if depth is None else depth
     G, H, lam = g[rows].sum(), h[rows].sum(), P["lam"]
     best = None
@@ -202,7 +208,8 @@ def _grow_complete(B, edges, valid, g, h, rows, P, feat, thr, leaf, i=0, depth=N
             best = (int(f), int(b))
     ni = len(feat)
     if best is None:
-        v = int(np.clip(np.round(-G / (H + lam) * P["lr"] * detect_model.LEAF_Q), -P["leaf_max"], P["leaf_max"]))
+        v = int(np.clip(np.round(-G / (H + lam) * P["lr"] * detect_model.LEAF_Q / detect_model.LEAF_STEP),
+                        -P["leaf_max"], P["leaf_max"]))
         stack = [i]
         while stack:
             j = stack.pop()
@@ -213,7 +220,7 @@ def _grow_complete(B, edges, valid, g, h, rows, P, feat, thr, leaf, i=0, depth=N
                 leaf[j - ni] = v
         return
     f, b = best
-    feat[i], thr[i] = f, int(edges[f][b])
+    feat[i], thr[i] = f, b
     m = B[rows, f] <= b
     _grow_complete(B, edges, valid, g, h, rows[m], P, feat, thr, leaf, 2 * i + 1, depth - 1)
     _grow_complete(B, edges, valid, g, h, rows[~m], P, feat, thr, leaf, 2 * i + 2, depth - 1)
@@ -222,8 +229,9 @@ def _grow_complete(B, edges, valid, g, h, rows, P, feat, thr, leaf, i=0, depth=N
 def train_boost(X, y, P=None, sw=None):
     """Gradient-boosted trees, multinomial logistic loss with class 0 (none) as the zero-score
     reference: per round one tree for each of classes 1..3 (on a random half of the rows
-    when P['sub'] < 1), integer thresholds at feature quantiles, leaves rounded to
-    detect_model.LEAF_Q per logit (the scores the trainer sees are the table's).  Rows
+    when P['sub'] < 1), splits at feature quantiles (the table's EDGES), leaves rounded to
+    int8 steps of detect_model.LEAF_STEP / LEAF_Q logit (the scores the trainer sees are the
+    table's).  Rows
     weigh class weight (balanced ** cw_pow) times sw.  Returns a detect_model.Boost."""
     P = dict(BOOST, **(P or {}))
     rng = np.random.default_rng(P["seed"])
@@ -253,17 +261,20 @@ def train_boost(X, y, P=None, sw=None):
             feat, thr, leaf = [0] * ni, [0] * ni, [0] * (ni + 1)
             _grow_complete(B, edges, valid, g, h, rows, P, feat, thr, leaf)
             words.append(feat + thr + leaf)
-            i = detect_model.leaf_index(X, np.array(feat), np.array(thr), P["depth"])
-            F[:, c] += np.array(leaf)[i - ni] / detect_model.LEAF_Q
-    return detect_model.Boost(boost_blobs(words), len(words), P["depth"])
+            i = detect_model.leaf_index(B, np.array(feat), np.array(thr), P["depth"])
+            F[:, c] += np.array(leaf)[i - ni] * (detect_model.LEAF_STEP / detect_model.LEAF_Q)
+    return detect_model.Boost(boost_blobs(words), len(words), P["depth"],
+                              np.concatenate(edges).astype("<i2").tobytes(),
+                              bytes(len(e) for e in edges))
 
 
-def boost_blobs(words, per_blob=8):
-    """The table's NODES: bytes objects of per_blob whole trees each (int16 little-endian)."""
+def boost_blobs(words, per_blob=16):
+    """The table's NODES: bytes objects of per_blob whole trees each (features and split bins
+    0..255, leaves int8)."""
     w = np.array(words, dtype=np.int64)
-    if w.min() < -32768 or w.max() > 32767:
-        raise ValueError("boosted-tree value outside int16")
-    return tuple(w[k:k + per_blob].astype("<i2").tobytes() for k in range(0, len(w), per_blob))
+    if w.min() < -128 or w.max() > 255:
+        raise ValueError("boosted-tree value outside a byte")
+    return tuple((w[k:k + per_blob] & 0xFF).astype(np.uint8).tobytes() for k in range(0, len(w), per_blob))
 
 
 def render(model, stats, thr=None):
@@ -275,10 +286,12 @@ def render(model, stats, thr=None):
              "# Detector constants (PARAMS) and the segment classifier: %d gradient-boosted trees" % model.ntrees,
              "# of depth DEPTH over the %d segment features of dsp_reference.detect_model; tree k adds" % detect_model.NSEGF,
              "# its leaf to the score of class 1 + k % 3 (none scores 0); confidence = 100 x softmax share.",
-             "# NODES: bytes objects of whole trees, 3 * 2**DEPTH - 2 little-endian int16 per tree:",
-             "# the features of its 2**DEPTH - 1 inner nodes in heap order (children of i: 2i+1, 2i+2),",
-             "# their thresholds (go left when x[feature] <= threshold), then its 2**DEPTH leaves",
-             "# (256 per logit).  The firmware walks the bytes in place (no copy on the heap).",
+             "# NODES: bytes objects of whole trees, 3 * 2**DEPTH - 2 bytes per tree: the features of",
+             "# its 2**DEPTH - 1 inner nodes in heap order (children of i: 2i+1, 2i+2), their split bins",
+             "# (go left when bin(x[feature]) <= split bin), then its 2**DEPTH leaves (int8, 128 per",
+             "# logit).  bin(v) = how many of the feature's edges are below v; EDGES: every feature's",
+             "# edges (ascending little-endian int16), EDGE_N: their count per feature.  The firmware",
+             "# walks the bytes in place (no copy on the heap).",
              "# Training: %s" % stats,
              "PARAMS = {"]
     for k, v in dict(T.PARAMS, **(thr or {})).items():
@@ -286,6 +299,11 @@ def render(model, stats, thr=None):
     lines.append("}")
     lines.append("DEPTH = %d" % model.depth)
     lines.append("NTREES = %d" % model.ntrees)
+    lines.append("EDGE_N = b'" + "".join("\\x%02x" % c for c in model.edge_n) + "'")
+    lines.append("EDGES = (")
+    for i in range(0, len(model.edges), 32):
+        lines.append("    b'" + "".join("\\x%02x" % c for c in model.edges[i:i + 32]) + "'")
+    lines.append(")")
     lines.append("NODES = (")
     for blob in model.blobs:
         lines.append("    (")
@@ -304,13 +322,14 @@ def load_table(path):
         return None
     if path == ALL_POINTS:
         return types.SimpleNamespace(PARAMS={k: 101 for k in THRESHOLDS}, NODES=T.NODES, NTREES=T.NTREES,
-                                     DEPTH=T.DEPTH, all_points=True)
+                                     DEPTH=T.DEPTH, EDGES=T.EDGES, EDGE_N=T.EDGE_N, all_points=True)
     spec = importlib.util.spec_from_file_location("collect_table", path)
     m = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(m)
         return types.SimpleNamespace(PARAMS={k: m.PARAMS[k] for k in THRESHOLDS}, NODES=m.NODES,
-                                     NTREES=m.NTREES, DEPTH=m.DEPTH)
+                                     NTREES=m.NTREES, DEPTH=m.DEPTH, EDGES=getattr(m, "EDGES", None),
+                                     EDGE_N=getattr(m, "EDGE_N", None))
     except (OSError, SyntaxError, AttributeError, KeyError) as e:
         raise SystemExit("train_detector: %s is not a detector table (%s: %s)" % (path, type(e).__name__, e))
 
@@ -320,7 +339,8 @@ def steer(table):
     process while samples are collected; the segmenter constants stay the shipped table's.
     None: the shipped table."""
     detect_model.T = T if table is None else types.SimpleNamespace(
-        PARAMS=dict(T.PARAMS, **table.PARAMS), NODES=table.NODES, NTREES=table.NTREES, DEPTH=table.DEPTH)
+        PARAMS=dict(T.PARAMS, **table.PARAMS), NODES=table.NODES, NTREES=table.NTREES, DEPTH=table.DEPTH,
+        EDGES=table.EDGES, EDGE_N=table.EDGE_N)
     detect_model._SHIPPED = None
 
 
@@ -331,7 +351,7 @@ def collector(table, late_s):
     if getattr(table, "all_points", False):
         return "every decision point (no table decides)" + late
     t = T if table is None else table
-    return "table %s (%s)%s" % (detect_model.table_id(t.NODES), ", ".join(
+    return "table %s (%s)%s" % (detect_model.table_id(t), ", ".join(
         "%s %d" % (k[5:], t.PARAMS[k]) for k in THRESHOLDS), late)
 
 
@@ -552,6 +572,8 @@ def main(argv=None):
     ap.add_argument("--cache", help="npz file to reuse / store the collected samples")
     ap.add_argument("--val-cache", help="pickle file to reuse / store the traced validation material")
     ap.add_argument("--seed", type=int, default=BOOST["seed"], help="boosting seed (row subsampling)")
+    ap.add_argument("--rounds", type=int, default=BOOST["rounds"],
+                    help="boosting rounds (one tree per class each; 46 B per depth-4 tree)")
     ap.add_argument("--late-s", type=float, help="leave out scream/glass segments starting this many seconds "
                     "after the event onset (default: keep them; applies when samples are collected, "
                     "not to an existing --cache)")
@@ -579,7 +601,7 @@ def main(argv=None):
     X = np.concatenate([Xs, Xr])
     y = np.concatenate([ys, yr])
     sw = np.concatenate([np.ones(len(ys)), np.full(len(yr), a.real_weight)])
-    boost = {"seed": a.seed}
+    boost = {"seed": a.seed, "rounds": a.rounds}
     model = train_boost(X, y, boost, sw=sw)
     pred = model.scores_batch(X).argmax(1)
     clips = cvf = None
@@ -597,7 +619,7 @@ def main(argv=None):
                 6 * a.val_per_snr, a.val_bg_minutes, {c: round(x, 3) for c, x in best["per"].items()}, best["fah"],
                 a.fa_weight, a.passes, a.seed, best["objective"])
     if cv:
-        cv.update({"table_id": detect_model.table_id(model.blobs), "folds": a.cv_folds,
+        cv.update({"table_id": detect_model.table_id(model), "folds": a.cv_folds,
                    "grouping": "recording source (real_clips.group_of)", "views_per_clip": a.real_views,
                    "real_weight": a.real_weight, "thresholds": thr, "fa_weight": a.fa_weight})
         os.makedirs(os.path.dirname(os.path.abspath(a.cv_out)), exist_ok=True)

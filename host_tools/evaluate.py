@@ -212,7 +212,7 @@ def cross_validated(path=CV_RESULTS):
             cv = json.load(f)
     except (OSError, ValueError):
         return None
-    return cv if cv.get("table_id") == detect_model.table_id(T.NODES) else None
+    return cv if cv.get("table_id") == detect_model.table_id(T) else None
 
 
 def esp32_cost(cfg, seconds=20.0, seed=EVAL_SEED0 + 7):

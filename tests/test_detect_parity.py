@@ -4,6 +4,7 @@ firmware DSP) against the integer reference (dsp_reference/detect_model.py fed b
 identical event records on generated scenes, no heap allocation on non-event frames, every
 reference intermediate inside int32, and a table that really is the one the firmware walks."""
 import pytest
+import numpy as np
 
 from dsp_reference import detect_model, int_model
 from dsp_reference.scenes import make_scene
@@ -97,15 +98,75 @@ def test_event_records_are_well_formed(runs):
 def test_shipped_classifier_table_is_consistent():
     depth, n = detect_table.DEPTH, detect_table.NTREES
     ni = (1 << depth) - 1
-    per = 2 * (3 * ni + 1)                       # bytes per tree
+    per = 3 * ni + 1                             # bytes per tree
     assert sum(len(b) for b in detect_table.NODES) == n * per and n % 3 == 0
     assert all(len(b) % per == 0 for b in detect_table.NODES)   # whole trees per bytes object
-    m = detect_model.Boost(detect_table.NODES, n, depth)
+    m = detect_model.boost_of(detect_table)
     assert (m.feat >= 0).all() and (m.feat < detect_model.NSEGF).all()
+    # edges: a count per feature, ascending within each feature, bins fit a byte
+    cnt = list(detect_table.EDGE_N)
+    assert len(cnt) == detect_model.NSEGF and 2 * sum(cnt) == len(detect_table.EDGES) and max(cnt) < 256
+    e = np.frombuffer(detect_table.EDGES, dtype="<i2")
+    off = np.concatenate([[0], np.cumsum(cnt)])
+    assert all((np.diff(e[off[f]:off[f + 1]]) > 0).all() for f in range(detect_model.NSEGF))
+    # every split names one of its feature's edges (a stopped subtree: feature 0, bin 0)
+    bins = np.concatenate([np.frombuffer(b, dtype=np.uint8) for b in detect_table.NODES]).reshape(n, per)[:, ni:2 * ni]
+    assert ((bins < np.array(cnt)[m.feat]) | ((m.feat == 0) & (bins == 0))).all()
     # every tree splits somewhere and says something (not a padded or empty table)
-    assert (m.thr != 0).any(axis=1).all() and (m.leaf != 0).any(axis=1).all()
+    assert (bins != 0).any(axis=1).all() and (m.leaf != 0).any(axis=1).all()
     # the firmware's viper sum of the leaves (a 32-bit word on the device) cannot overflow
     assert n * int(abs(m.leaf).max()) < 1 << 30
+
+
+def test_split_bins_decide_as_edge_thresholds():
+    # the firmware walks split bins (how many edges lie below a value); the reference compares
+    # values with the named edge: both must reach the same leaf for every value, ties included
+    rng = np.random.default_rng(3)
+    m = detect_model.boost_of(detect_table)
+    e = np.frombuffer(detect_table.EDGES, dtype="<i2").astype(np.int64)
+    off = np.concatenate([[0], np.cumsum(list(detect_table.EDGE_N))])
+    per = 3 * m.ni + 1
+    w = np.concatenate([np.frombuffer(b, dtype=np.uint8) for b in detect_table.NODES]).astype(np.int64).reshape(m.ntrees, per)
+    for _ in range(40):
+        # values on, just above and just below random edges, and far outside
+        x = []
+        for f in range(detect_model.NSEGF):
+            ef = e[off[f]:off[f + 1]]
+            pick = int(rng.choice(ef)) if len(ef) else 0
+            x.append(int(rng.choice([pick, pick + 1, pick - 1, -40000, 40000, 0])))
+        xb = [int((e[off[f]:off[f + 1]] < x[f]).sum()) for f in range(detect_model.NSEGF)]
+        sc, c = [0] * 4, 1
+        for t in w:
+            i = 0
+            while i < m.ni:
+                i = 2 * i + 1 + (xb[t[i]] > t[m.ni + i])
+            sc[c] += (((int(t[m.ni + i]) ^ 0x80) - 0x80)) * detect_model.LEAF_STEP
+            c = c % 3 + 1
+        assert sc == m.scores(x) == m.scores_batch(np.array([x]))[0].tolist()
+
+
+def test_firmware_classifier_matches_the_reference_at_edges(tmp_path):
+    # the firmware's bins() and boost() (viper: int16 edges sign-extended by hand, ties at an
+    # edge, values beyond int16) against the reference, on vectors placed at the table's edges
+    from host_tools import fwrun
+    rng = np.random.default_rng(11)
+    e = np.frombuffer(detect_table.EDGES, dtype="<i2").astype(np.int64)
+    off = np.concatenate([[0], np.cumsum(list(detect_table.EDGE_N))])
+    xs = []
+    for _ in range(150):
+        x = []
+        for f in range(detect_model.NSEGF):
+            ef = e[off[f]:off[f + 1]]
+            pick = int(rng.choice(ef)) if len(ef) else 0
+            x.append(int(rng.choice([pick, pick, pick + 1, pick - 1, -40000, 40000, -1, 1 << 20])))
+        xs.append(x)
+    src = tmp_path / "x.raw"
+    np.array(xs, dtype="<i4").tofile(src)
+    got = [tuple(int(v) for v in ln.split()[1:]) for ln in fwrun.run_script("run_classify.py", [str(src)]).splitlines()
+           if ln.startswith("C ")]
+    want = [detect_model.softmax_conf(detect_model.boost_of(detect_table).scores(x)) for x in xs]
+    assert got == want
+    assert len({c for c, _ in want}) >= 3              # the vectors reach different answers
 
 
 def test_softmax_confidence_matches_floating_point():

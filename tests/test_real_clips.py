@@ -102,7 +102,7 @@ def test_cross_validated_results_must_belong_to_the_shipped_table(tmp_path, fake
     cv = {"recall": {"gunshot": 0.5}, "table_id": "0" * 16}
     p.write_text(json.dumps(cv))
     assert evaluate.cross_validated(str(p)) is None              # another table's results
-    cv["table_id"] = detect_model.table_id(T.NODES)
+    cv["table_id"] = detect_model.table_id(T)
     p.write_text(json.dumps(cv))
     assert evaluate.cross_validated(str(p))["recall"] == {"gunshot": 0.5}
     res = evaluate.real_clips(CFG, fake_dev, procs=1)
@@ -181,7 +181,7 @@ def test_collect_table_steers_which_decision_points_exist(tmp_path):
     assert steered_events == [] and [s[3] for s in steered] == traced   # every point asked
     assert shipped_events and len(shipped) < len(traced)                  # the shot reported early
     by = train_detector.collector(train_detector.load_table(str(never)), 0.5)   # for the table header
-    assert by.startswith("table %s (early 101, " % detect_model.table_id(T.NODES)) and by.endswith("late-s 0.5")
+    assert by.startswith("table %s (early 101, " % detect_model.table_id(T)) and by.endswith("late-s 0.5")
     bad = tmp_path / "bad.py"
     bad.write_text("PARAMS = {}\n")
     with pytest.raises(SystemExit, match="not a detector table"):

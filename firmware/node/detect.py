@@ -173,13 +173,39 @@ def floor(out, fl, dv, prm, res, sgn: int):
 
 
 @micropython.viper
-def boost(nodes, n: int, c: int, depth: int, x, sc, sgn: int) -> int:
-    # nodes: bytes of n whole trees of depth `depth` (node/detect_table.py): per tree the
-    # features of its 2**depth - 1 inner nodes in heap order, their thresholds, then its
-    # 2**depth leaves, all int16; x: array('i') features; sc: array('i', 4) += the leaves,
-    # tree by tree to classes c, c+1, .. cycling 1..3.  Returns the next tree's class.
-    nd = ptr16(nodes)
+def bins(x, edges, off, xb, nf: int, sgn: int):
+    # xb[f] = how many of feature f's edges (edges: int16 bytes, ascending; feature f's are
+    # entries off[f] .. off[f + 1] - 1) are below x[f] (array('i')): the bin the trees split on
     xv = ptr32(x)
+    e = ptr16(edges)
+    o = ptr16(off)
+    b = ptr8(xb)
+    f = 0
+    while f < nf:
+        v = int(xv[f])
+        v |= -(v & sgn)
+        lo = int(o[f])
+        hi = int(o[f + 1])
+        base = lo
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if ((int(e[mid]) ^ 0x8000) - 0x8000) < v:
+                lo = mid + 1
+            else:
+                hi = mid
+        b[f] = lo - base
+        f += 1
+
+
+@micropython.viper
+def boost(nodes, n: int, c: int, depth: int, xb, sc) -> int:
+    # nodes: bytes of n whole trees of depth `depth` (node/detect_table.py): per tree the
+    # features of its 2**depth - 1 inner nodes in heap order, their split bins, then its
+    # 2**depth leaves (int8, 2 score units each), all bytes; xb: the features' bins (bins());
+    # sc: array('i', 4) += the leaves, tree by tree to classes c, c+1, .. cycling 1..3.
+    # Returns the next tree's class.
+    nd = ptr8(nodes)
+    xv = ptr8(xb)
     s = ptr32(sc)
     ni = (1 << depth) - 1
     base = 0
@@ -187,13 +213,12 @@ def boost(nodes, n: int, c: int, depth: int, x, sc, sgn: int) -> int:
     while k < n:
         i = 0
         while i < ni:
-            thr = (int(nd[base + ni + i]) ^ 0x8000) - 0x8000
-            v = int(xv[int(nd[base + i])])
-            v |= -(v & sgn)
+            f = int(nd[base + i])
+            b = int(nd[base + ni + i])
             i = i + i + 1
-            if v > thr:
+            if int(xv[f]) > b:
                 i += 1
-        s[c] = int(s[c]) + ((int(nd[base + ni + i]) ^ 0x8000) - 0x8000)   # leaf i - ni at 2*ni + i - ni
+        s[c] = int(s[c]) + (((int(nd[base + ni + i]) ^ 0x80) - 0x80) << 1)   # leaf i - ni at 2*ni + i - ni
         c += 1
         if c > 3:
             c = 1
@@ -266,7 +291,12 @@ class Detector:
         self.conf_mid = array("i", (101, P["conf_mid_gunshot"], P["conf_mid_scream"], P["conf_mid_glass"]))
         self.conf_short = P["conf_short"]
         self.conf_switch = P["conf_switch"]
-        self.tree_bytes = 2 * (3 * (1 << T.DEPTH) - 2)
+        self.tree_bytes = 3 * (1 << T.DEPTH) - 2
+        off = array("H", bytes(2 * (_NSEGF + 1)))
+        for f in range(_NSEGF):
+            off[f + 1] = off[f] + T.EDGE_N[f]
+        self.edge_off = off
+        self.xb = bytearray(_NSEGF)                        # the features' bins
         self.sgn = 1 << 31
         self.fl = array("i", bytes(4 * nb))
         self.dv = array("i", bytes(4 * nb))
@@ -534,9 +564,10 @@ class Detector:
         for c in range(events.NCLASSES):
             sc[c] = 0
         c = 1
+        bins(self.x, T.EDGES, self.edge_off, self.xb, _NSEGF, self.sgn)
         nodes = T.NODES
         for k in range(len(nodes)):
-            c = boost(nodes[k], len(nodes[k]) // self.tree_bytes, c, T.DEPTH, self.x, sc, self.sgn)
+            c = boost(nodes[k], len(nodes[k]) // self.tree_bytes, c, T.DEPTH, self.xb, sc)
         best = 0
         for c in range(1, events.NCLASSES):
             if sc[c] > sc[best]:

@@ -1,0 +1,25 @@
+# SPDX-License-Identifier: MIT
+# The firmware classifier alone on given segment feature vectors (tests/test_detect_parity.py):
+#   micropython run_classify.py IN.raw
+# IN.raw: int32 little-endian vectors of NSEGF features each.  Prints "C class confidence"
+# per vector: Detector._classify() on the vector, as a segment decision would compute it.
+import sys
+from array import array
+
+from node import config
+from node.detect import Detector
+
+
+def main(path):
+    det = Detector(config.validate({}))
+    n = len(det.x)
+    buf = array("i", bytes(4 * n))
+    with open(path, "rb") as f:
+        while f.readinto(buf) == 4 * n:
+            for i in range(n):
+                det.x[i] = buf[i]
+            c = det._classify()
+            print("C %d %d" % (c, det.conf))
+
+
+main(sys.argv[1])
