@@ -323,14 +323,15 @@ def load_table(path):
     if path == ALL_POINTS:
         return types.SimpleNamespace(PARAMS={k: 101 for k in THRESHOLDS}, NODES=T.NODES, NTREES=T.NTREES,
                                      DEPTH=T.DEPTH, EDGES=T.EDGES, EDGE_N=T.EDGE_N, all_points=True)
-    spec = importlib.util.spec_from_file_location("collect_table", path)
+    spec = importlib.util.spec_from_file_location("collect_table", path, loader=importlib.machinery.SourceFileLoader(
+        "collect_table", path))
     m = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(m)
         return types.SimpleNamespace(PARAMS={k: m.PARAMS[k] for k in THRESHOLDS}, NODES=m.NODES,
                                      NTREES=m.NTREES, DEPTH=m.DEPTH, EDGES=getattr(m, "EDGES", None),
                                      EDGE_N=getattr(m, "EDGE_N", None))
-    except (OSError, SyntaxError, AttributeError, KeyError) as e:
+    except Exception as e:                  # whatever the file is, it is not a table
         raise SystemExit("train_detector: %s is not a detector table (%s: %s)" % (path, type(e).__name__, e))
 
 

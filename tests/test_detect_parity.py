@@ -145,6 +145,18 @@ def test_split_bins_decide_as_edge_thresholds():
         assert sc == m.scores(x) == m.scores_batch(np.array([x]))[0].tolist()
 
 
+def test_tables_of_the_old_layout_still_read():
+    # --collect-table accepts tables of the eighth version and before (int16 features,
+    # thresholds and leaves in 1/256 logit, no EDGES): the same trees written that way score alike
+    m = detect_model.boost_of(detect_table)
+    words = np.concatenate([m.feat, m.thr, m.leaf], axis=1)
+    assert words.max() < 32768 and words.min() >= -32768
+    old = detect_model.Boost([words.astype("<i2").tobytes()], m.ntrees, m.depth)
+    X = np.random.default_rng(2).integers(0, 3000, (200, detect_model.NSEGF))
+    assert (old.scores_batch(X) == m.scores_batch(X)).all()
+    assert detect_model.table_id(old) != detect_model.table_id(m)
+
+
 def test_firmware_classifier_matches_the_reference_at_edges(tmp_path):
     # the firmware's bins() and boost() (viper: int16 edges sign-extended by hand, ties at an
     # edge, values beyond int16) against the reference, on vectors placed at the table's edges

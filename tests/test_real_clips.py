@@ -186,3 +186,8 @@ def test_collect_table_steers_which_decision_points_exist(tmp_path):
     bad.write_text("PARAMS = {}\n")
     with pytest.raises(SystemExit, match="not a detector table"):
         train_detector.load_table(str(bad))
+    wav = tmp_path / "clip.wav"                  # not even Python, nor named like it
+    wav.write_bytes(b"RIFF\x00\x00WAVE")
+    for path in (wav, tmp_path / "missing.py"):
+        with pytest.raises(SystemExit, match="not a detector table"):
+            train_detector.load_table(str(path))
