@@ -210,6 +210,13 @@ def table_id(t):
     return hashlib.sha256(nodes).hexdigest()[:16]
 
 
+def feature_edges(t):
+    """Per feature, its split edges (int64 arrays) from a table's EDGES and EDGE_N."""
+    e = np.frombuffer(bytes(t.EDGES), dtype="<i2").astype(np.int64)
+    off = np.concatenate([[0], np.cumsum(list(t.EDGE_N))]).astype(np.int64)
+    return [e[off[f]:off[f + 1]] for f in range(len(off) - 1)]
+
+
 def boost_of(t):
     """The Boost of a table module or namespace (NODES, NTREES, DEPTH, EDGES, EDGE_N)."""
     return Boost(t.NODES, t.NTREES, t.DEPTH, getattr(t, "EDGES", None), getattr(t, "EDGE_N", None))

@@ -2,7 +2,7 @@
 """Train the detector's segment classifier and write firmware/node/detect_table.py.
 
     python -m dsp_reference.train_detector [--scenes 720] [--aug-scenes 300] [--bg-minutes 240]
-        [--real DIR] [--cv-folds 4] [--cache FILE] [--val-cache FILE] [--seed 99] [--fa-weight 0.03]
+        [--real DIR] [--cv-folds 4] [--cache FILE] [--val-cache FILE] [--seed 1234] [--rounds 200] [--fa-weight 0.03]
         [--late-s S] [--collect-table FILE|shipped|all]
         [--out PATH]
 
@@ -30,6 +30,7 @@ host_tools/evaluate.py); the boosting uses its own seeded generator.  Steps:
 """
 import argparse
 import hashlib
+import importlib.machinery
 import importlib.util
 import json
 import os
@@ -314,6 +315,13 @@ def render(model, stats, thr=None):
     return "\n".join(lines) + "\n"
 
 
+def _classifier(m):
+    """The classifier of a table module or namespace: NODES, NTREES, DEPTH (required), EDGES and
+    EDGE_N (None for the layout up to the eighth version)."""
+    return dict(NODES=m.NODES, NTREES=m.NTREES, DEPTH=m.DEPTH, EDGES=getattr(m, "EDGES", None),
+                EDGE_N=getattr(m, "EDGE_N", None))
+
+
 def load_table(path):
     """A detector table module (the format render() writes) loaded from a file; ALL_POINTS: the
     shipped classifier with every threshold at 101 (never reports, so every decision point that
@@ -321,16 +329,13 @@ def load_table(path):
     if path == "shipped":
         return None
     if path == ALL_POINTS:
-        return types.SimpleNamespace(PARAMS={k: 101 for k in THRESHOLDS}, NODES=T.NODES, NTREES=T.NTREES,
-                                     DEPTH=T.DEPTH, EDGES=T.EDGES, EDGE_N=T.EDGE_N, all_points=True)
+        return types.SimpleNamespace(PARAMS={k: 101 for k in THRESHOLDS}, all_points=True, **_classifier(T))
     spec = importlib.util.spec_from_file_location("collect_table", path, loader=importlib.machinery.SourceFileLoader(
         "collect_table", path))
     m = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(m)
-        return types.SimpleNamespace(PARAMS={k: m.PARAMS[k] for k in THRESHOLDS}, NODES=m.NODES,
-                                     NTREES=m.NTREES, DEPTH=m.DEPTH, EDGES=getattr(m, "EDGES", None),
-                                     EDGE_N=getattr(m, "EDGE_N", None))
+        return types.SimpleNamespace(PARAMS={k: m.PARAMS[k] for k in THRESHOLDS}, **_classifier(m))
     except Exception as e:                  # whatever the file is, it is not a table
         raise SystemExit("train_detector: %s is not a detector table (%s: %s)" % (path, type(e).__name__, e))
 
@@ -340,8 +345,7 @@ def steer(table):
     process while samples are collected; the segmenter constants stay the shipped table's.
     None: the shipped table."""
     detect_model.T = T if table is None else types.SimpleNamespace(
-        PARAMS=dict(T.PARAMS, **table.PARAMS), NODES=table.NODES, NTREES=table.NTREES, DEPTH=table.DEPTH,
-        EDGES=table.EDGES, EDGE_N=table.EDGE_N)
+        PARAMS=dict(T.PARAMS, **table.PARAMS), **_classifier(table))
     detect_model._SHIPPED = None
 
 

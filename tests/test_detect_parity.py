@@ -106,9 +106,7 @@ def test_shipped_classifier_table_is_consistent():
     # edges: a count per feature, ascending within each feature, bins fit a byte
     cnt = list(detect_table.EDGE_N)
     assert len(cnt) == detect_model.NSEGF and 2 * sum(cnt) == len(detect_table.EDGES) and max(cnt) < 256
-    e = np.frombuffer(detect_table.EDGES, dtype="<i2")
-    off = np.concatenate([[0], np.cumsum(cnt)])
-    assert all((np.diff(e[off[f]:off[f + 1]]) > 0).all() for f in range(detect_model.NSEGF))
+    assert all((np.diff(ef) > 0).all() for ef in detect_model.feature_edges(detect_table))
     # every split names one of its feature's edges (a stopped subtree: feature 0, bin 0)
     bins = np.concatenate([np.frombuffer(b, dtype=np.uint8) for b in detect_table.NODES]).reshape(n, per)[:, ni:2 * ni]
     assert ((bins < np.array(cnt)[m.feat]) | ((m.feat == 0) & (bins == 0))).all()
@@ -123,18 +121,16 @@ def test_split_bins_decide_as_edge_thresholds():
     # values with the named edge: both must reach the same leaf for every value, ties included
     rng = np.random.default_rng(3)
     m = detect_model.boost_of(detect_table)
-    e = np.frombuffer(detect_table.EDGES, dtype="<i2").astype(np.int64)
-    off = np.concatenate([[0], np.cumsum(list(detect_table.EDGE_N))])
+    edges = detect_model.feature_edges(detect_table)
     per = 3 * m.ni + 1
     w = np.concatenate([np.frombuffer(b, dtype=np.uint8) for b in detect_table.NODES]).astype(np.int64).reshape(m.ntrees, per)
     for _ in range(40):
         # values on, just above and just below random edges, and far outside
         x = []
-        for f in range(detect_model.NSEGF):
-            ef = e[off[f]:off[f + 1]]
+        for ef in edges:
             pick = int(rng.choice(ef)) if len(ef) else 0
             x.append(int(rng.choice([pick, pick + 1, pick - 1, -40000, 40000, 0])))
-        xb = [int((e[off[f]:off[f + 1]] < x[f]).sum()) for f in range(detect_model.NSEGF)]
+        xb = [int((ef < v).sum()) for ef, v in zip(edges, x)]
         sc, c = [0] * 4, 1
         for t in w:
             i = 0
@@ -162,13 +158,11 @@ def test_firmware_classifier_matches_the_reference_at_edges(tmp_path):
     # edge, values beyond int16) against the reference, on vectors placed at the table's edges
     from host_tools import fwrun
     rng = np.random.default_rng(11)
-    e = np.frombuffer(detect_table.EDGES, dtype="<i2").astype(np.int64)
-    off = np.concatenate([[0], np.cumsum(list(detect_table.EDGE_N))])
+    edges = detect_model.feature_edges(detect_table)
     xs = []
     for _ in range(150):
         x = []
-        for f in range(detect_model.NSEGF):
-            ef = e[off[f]:off[f + 1]]
+        for ef in edges:
             pick = int(rng.choice(ef)) if len(ef) else 0
             x.append(int(rng.choice([pick, pick, pick + 1, pick - 1, -40000, 40000, -1, 1 << 20])))
         xs.append(x)
