@@ -13,7 +13,8 @@ Stages (docs/detector.md has the reasoning):
   2. activity A = sum over bands of clamp(band - floor - 2*dev, 0, ZCAP), with its low- and
      high-frequency parts and the count of "hot" bands; broadband level above the rms floor;
   3. segmentation: start at A >= A_ON, end after HANG frames of A < A_OFF or at MAXLEN
-     (a much stronger onset past the first SPLIT_AGE frames starts a new segment, and so does
+     (a much stronger onset past the first SPLIT_AGE frames -- A twice the segment's peak, or
+     an rms split_rise above its loudest frame -- starts a new segment, and so does
      a swell past SWELL_AGE frames: a short average of A swell_q2/4 times the segment's mean);
      impulses = rms rises >= IMP_JUMP over one or two frames while >= IMP_MIN above the
      rms floor;
@@ -73,7 +74,7 @@ def params(cfg):
     for k in ("warm", "min_start", "hang", "maxlen", "gap", "imp_sep", "refr", "split_age", "mid", "swell_age"):
         out[k] = frames_for_ms(P[k + "_ms"], cfg)
     for k in ("fall_sh", "dev_sh", "end_sh", "band_min", "rms_min", "dev_init", "dev_cap", "zcap", "zhot", "a_on", "a_off", "split_a", "imp_jump", "imp_rel",
-              "imp_min", "sus_db", "decay_db", "tonal_hi", "voiced_cdb", "swell_sh", "swell_q2", "swell_min"):
+              "imp_min", "sus_db", "decay_db", "tonal_hi", "voiced_cdb", "swell_sh", "swell_q2", "swell_min", "split_rise"):
         out[k] = P[k]
     out["conf"] = [101, P["conf_gunshot"], P["conf_scream"], P["conf_glass"]]
     out["conf_early"] = P["conf_early"]
@@ -353,7 +354,7 @@ class DetectorModel:
             if self.ranges:
                 self.ranges.chk("4*ef*n", 4 * self.ef * i)
                 self.ranges.chk("q2*sum_a", p["swell_q2"] * self.sum_a)
-            if (i >= p["split_age"] and a >= p["split_a"] and a >= self.amax << 1 or
+            if (i >= p["split_age"] and (a >= p["split_a"] and a >= self.amax << 1 or rms >= self.rmax + p["split_rise"]) or
                     i >= p["swell_age"] and self.ef >= p["swell_min"] and 4 * self.ef * i >= p["swell_q2"] * self.sum_a):
                 ev = self._close(t)  # a much stronger onset (not in a segment's first frames: its own
                 #                      onset), or a swell far above the segment's mean: new segment

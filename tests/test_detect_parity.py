@@ -203,3 +203,25 @@ def test_replay_of_traced_decisions_equals_a_full_run(runs, monkeypatch):
             n_upd += sum(e[events.E_UPDATE] for e in ref)
         monkeypatch.undo()
     assert n >= 20 and n_upd >= 3                 # updates too: the merge path (peak, count)
+
+
+def test_firmware_splits_a_segment_where_the_reference_does():
+    # a bump in near digital silence, then a scream breaking in 35 dB louder while the bump's
+    # segment is open: the rms split (split_rise) must start the same new segment on both
+    from dsp_reference.sounds import make_event
+    rate = CFG["rate"]
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal(4 * rate) * 10 ** (-90 / 20)
+    k0, k1 = int(1.0 * rate), int(1.25 * rate)
+    bump = make_event("door_slam", np.random.default_rng(51), rate)[0]
+    x[k0:k0 + len(bump)] += bump[: len(x) - k0] / np.abs(bump).max() * 0.01
+    x[k0:k0 + int(0.6 * rate)] += rng.standard_normal(int(0.6 * rate)) * 0.003
+    sc = make_event("scream", np.random.default_rng(201), rate, duration_s=1.2)[0][int(0.12 * rate):]
+    x[k1:k1 + len(sc)] += sc / np.abs(sc).max() * 0.7
+    x = audio_io.to_int16(x)
+    starts = {p[4] for p in detect_model.trace(int_model.features(x, CFG), CFG)}
+    split = [s for s in starts if abs(events.onset_sample(s, CFG["frame"], CFG["hop"]) - k1) <= CFG["hop"] * 3]
+    assert split and min(starts) < split[0], sorted(starts)          # the case does split
+    _, info = detect.firmware_events(x, CFG, mode="feat")
+    _, samples = detect_model.run(int_model.features(x, CFG), CFG, collect=True)
+    assert info["decisions"] == [(t, v) for _, t, _, v in samples]

@@ -11,7 +11,8 @@
 #      count, and the rms level above its own floor.
 #   2. a segment runs from A >= a_on to hang frames below max(a_off, amax >> end_sh)
 #      (or maxlen); a much stronger onset inside a segment (past its first split_age
-#      frames) starts a new one, and so does a swell (past swell_age frames: a short
+#      frames: A twice the segment's peak, or an rms split_rise above the segment's
+#      loudest frame) starts a new one, and so does a swell (past swell_age frames: a short
 #      average of A swell_q2/4 times the segment's mean A: a sound rising out of a busy
 #      street).  Impulses: rms rise >= imp_jump over one or two frames.
 #   3. the segment's 31 features (same list as dsp_reference.detect_model.FEATURE_NAMES:
@@ -283,6 +284,7 @@ class Detector:
         self.dev_init = P["dev_init"]
         self.end_sh = P["end_sh"]
         self.a_on, self.a_off, self.split_a = P["a_on"], P["a_off"], P["split_a"]
+        self.split_rise = P["split_rise"]
         self.imp_jump, self.imp_min, self.imp_rel = P["imp_jump"], P["imp_min"], P["imp_rel"]
         self.sus_db, self.decay_db, self.tonal_hi = P["sus_db"], P["decay_db"], P["tonal_hi"]
         self.voiced = P["voiced_cdb"]
@@ -351,9 +353,10 @@ class Detector:
         self.ef += (a - self.ef) >> self.swell_sh      # activity, a short average
         if self.in_seg:
             i = t - self.t0
-            if (i >= self.split_age and a >= self.split_a and a >= self.amax << 1) or \
+            if (i >= self.split_age and (a >= self.split_a and a >= self.amax << 1 or
+                                         out[_F_RMS] >= self.rmax + self.split_rise)) or \
                     (i >= self.swell_age and self.ef >= self.swell_min and 4 * self.ef * i >= self.swell_q2 * self.sum_a):
-                ev = self._close(t)         # a much stronger onset, or a swell: new segment
+                ev = self._close(t)         # a much stronger onset or a far louder sound, or a swell: new segment
         if not self.in_seg and a >= self.a_on and t >= self.min_start:
             self._start(t)
         if self.in_seg:
