@@ -112,3 +112,17 @@ def test_realtime_pacing():
         assert r["samples"] == 16000 and r["dropped"] == 0
         assert 0.85 < dt < 2.0, dt
         lk.close()
+
+
+def test_the_app_loads_its_detector_with_heap_to_spare(tmp_path):
+    # the virtual node runs at 160K; the app must load its detector (compiled from source, the
+    # largest module) at 150K too, whatever the checkout's path: without a collection before that
+    # import, a clone at another path failed at 160K (a 3.5 KB block not found)
+    from host_tools.vnode import micropython_binary
+    fw = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "firmware")
+    code = ("import boot\nfrom node import app\nimport gc\ngc.collect()\n"
+            "print('detector', app.Detector is not None, app._DET_ERR, gc.mem_free())\n")
+    env = dict(os.environ, MICROPYPATH="%s:%s:.frozen" % (tmp_path, fw))
+    r = subprocess.run([micropython_binary(), "-X", "heapsize=150K", "-c", code], cwd=str(tmp_path),
+                       env=env, capture_output=True, text=True, timeout=120)
+    assert "detector True None" in r.stdout, (r.stdout, r.stderr)

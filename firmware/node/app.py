@@ -33,6 +33,8 @@ try:
 except ImportError:   # firmware built without the DSP: link and audio still work
     DSP = None
 _DET_ERR = None
+gc.collect()   # the detector's table is the largest module: compiled from source (the virtual
+#                node) it needs big free blocks, and the imports before it leave the heap fragmented
 try:
     from node.detect import Detector
 except ImportError:   # detector not there yet: no EVENTs
