@@ -225,3 +225,15 @@ def test_firmware_splits_a_segment_where_the_reference_does():
     _, info = detect.firmware_events(x, CFG, mode="feat")
     _, samples = detect_model.run(int_model.features(x, CFG), CFG, collect=True)
     assert info["decisions"] == [(t, v) for _, t, _, v in samples]
+
+
+def test_firmware_detector_runs_with_heap_to_spare(tmp_path):
+    # the runners use 128K (fwrun.HEAP); DSP + detector, compiled from source, must also fit in
+    # 112K, so that a checkout at another path (other heap fragmentation) cannot fail the suite
+    from host_tools import fwrun
+    x = _audio(*SCENES[0])[: 3 * CFG["rate"]]
+    src = tmp_path / "in.raw"
+    np.asarray(x, dtype="<i2").tofile(str(src))
+    text = fwrun.run_script("run_detect.py", [str(src), str(CFG["rate"]), str(CFG["frame"]), str(CFG["hop"])],
+                            heap="112K", timeout=600)
+    assert "MemoryError" not in text and "frames" in text, text[-500:]

@@ -3,11 +3,14 @@
 #   micropython run_classify.py IN.raw
 # IN.raw: int32 little-endian vectors of NSEGF features each.  Prints "C class confidence"
 # per vector: Detector._classify() on the vector, as a segment decision would compute it.
+import gc
 import sys
 from array import array
 
 from node import config
-from node.detect import Detector
+
+gc.collect()   # the detector's table is compiled from source here: it needs big free blocks
+from node.detect import Detector  # noqa: E402
 
 
 def main(path):
