@@ -204,11 +204,14 @@ class Boost:
 def table_id(t):
     """Fingerprint of a classifier (a table module or namespace with NODES and EDGES, or a
     Boost): ties training-time results to a table."""
-    nodes = b"".join(t.blobs if isinstance(t, Boost) else t.NODES)
-    edges = t.edges if isinstance(t, Boost) else getattr(t, "EDGES", None)
+    if isinstance(t, Boost):
+        nodes, edges, edge_n = t.blobs, t.edges, getattr(t, "edge_n", None)
+    else:
+        nodes, edges, edge_n = t.NODES, getattr(t, "EDGES", None), getattr(t, "EDGE_N", None)
+    data = b"".join(nodes)
     if edges is not None:
-        nodes += bytes(edges) + bytes(t.edge_n if isinstance(t, Boost) else t.EDGE_N)
-    return hashlib.sha256(nodes).hexdigest()[:16]
+        data += bytes(edges) + bytes(edge_n)
+    return hashlib.sha256(data).hexdigest()[:16]
 
 
 def feature_edges(t):

@@ -42,17 +42,22 @@ def test_firmware_events_identical_to_reference(runs):
     assert total >= 5                      # the scenes do produce events to compare
 
 
+def _decisions(x):
+    """Every classifier decision, (frame, segment features), of the firmware and of the
+    reference on int16 samples x, and the firmware's answers (class, confidence) to them."""
+    _, info = detect.firmware_events(x, CFG, mode="feat")
+    _, samples = detect_model.run(int_model.features(x, CFG), CFG, collect=True)
+    return info["decisions"], [(t, v) for _, t, _, v in samples], info["answers"]
+
+
 def test_firmware_segment_features_identical_to_reference():
     # every classifier input, all NSEGF features, not only the events they lead to
     for s in SCENES[:3]:
-        x = _audio(*s)
-        _, info = detect.firmware_events(x, CFG, mode="feat")
-        _, samples = detect_model.run(int_model.features(x, CFG), CFG, collect=True)
-        ref = [(t, x_) for _, t, _, x_ in samples]
+        fw, ref, answers = _decisions(_audio(*s))
         assert len(ref) >= 5 and all(len(v) == detect_model.NSEGF for _, v in ref)
-        assert info["decisions"] == ref, "scene %r: segment features differ" % (s,)
+        assert fw == ref, "scene %r: segment features differ" % (s,)
         # and the classifier's answer (boosted-tree scores, integer softmax) to each of them
-        assert info["answers"] == [detect_model.classify(v) for _, v in ref], "scene %r" % (s,)
+        assert answers == [detect_model.classify(v) for _, v in ref], "scene %r" % (s,)
 
 
 def test_reference_stream_equals_one_shot_features(runs):
@@ -222,9 +227,8 @@ def test_firmware_splits_a_segment_where_the_reference_does():
     starts = {p[4] for p in detect_model.trace(int_model.features(x, CFG), CFG)}
     split = [s for s in starts if abs(events.onset_sample(s, CFG["frame"], CFG["hop"]) - k1) <= CFG["hop"] * 3]
     assert split and min(starts) < split[0], sorted(starts)          # the case does split
-    _, info = detect.firmware_events(x, CFG, mode="feat")
-    _, samples = detect_model.run(int_model.features(x, CFG), CFG, collect=True)
-    assert info["decisions"] == [(t, v) for _, t, _, v in samples]
+    fw, ref, _ = _decisions(x)
+    assert fw == ref
 
 
 def test_firmware_detector_runs_with_heap_to_spare(tmp_path):
