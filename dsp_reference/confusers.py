@@ -101,16 +101,20 @@ def siren(rng, rate, duration_s=None):
     per = rng.uniform(2, 6) if rng.random() < 0.6 else rng.uniform(0.2, 0.4)
     sweep = 0.5 - 0.5 * np.cos(2 * np.pi * t / per + rng.uniform(0, 6.3))
     f0 = lo + (hi - lo) * sweep
-    sig = _tone(rate, f0, [1, 0.3, 0.35, 0.1, 0.15, 0.05])
+    # nearly a pure tone: in the real clips the 2nd and 3rd harmonics sit a median 20 and 27 dB
+    # below the fundamental (this model had 13 and 14 dB before)
+    sig = _tone(rate, f0, [1, 0.1, 0.045, 0.02, 0.01])
     sig *= ramp_env(n, rate, 0.3, 0.5)
     # heard down a street: the sweep's reverberation (facades, 0.5-1.5 s) lies under the direct
-    # tone, so several frequencies sound at once (real clips: comb peak-to-valley median 12 dB,
-    # a dry tone gives 46)
+    # tone, so several frequencies sound at once, but the direct sweep stays on top: in the real
+    # clips that the node hears as voiced, 89 % of the pitch steps go on the way the last one went
+    # (median; screams 59 %, crying 48 %).  A reverberation 1-3 times the direct tone, as this
+    # model had, buried the sweep (40 %); 0.3-1 times gives 85 % in traffic at 15 dB.
     rt = rng.uniform(0.5, 1.5)
     m = int(rt * rate)
     h = rng.standard_normal(m) * 10 ** (-3 * np.arange(m) / m)
     wet = np.fft.irfft(np.fft.rfft(sig, 2 * n + m) * np.fft.rfft(h, 2 * n + m), 2 * n + m)[:n]
-    sig = sig / np.sqrt(np.mean(sig ** 2)) + rng.uniform(1.0, 3.0) * wet / (np.sqrt(np.mean(wet ** 2)) + 1e-12)
+    sig = sig / np.sqrt(np.mean(sig ** 2)) + rng.uniform(0.3, 1.0) * wet / (np.sqrt(np.mean(wet ** 2)) + 1e-12)
     return finish(_norm(sig), rate, 0, kind="siren", period_s=per, range_hz=(lo, hi), reverb_s=rt)
 
 

@@ -18,7 +18,7 @@ Stages (docs/detector.md has the reasoning):
      a swell past SWELL_AGE frames: a short average of A swell_q2/4 times the segment's mean);
      impulses = rms rises >= IMP_JUMP over one or two frames while >= IMP_MIN above the
      rms floor;
-  4. decision: gradient-boosted trees over 31 integer segment features (table shipped in
+  4. decision: gradient-boosted trees over 32 integer segment features (table shipped in
      node/detect_table.py; integer softmax confidence 0..100), GAP frames after the first and the last impulse (early,
      gunshot only), every MID frames of the segment (interim, any class) and at the
      segment end; per-class confidence thresholds (conf_*; conf_early for the early
@@ -34,11 +34,11 @@ from dsp_reference import int_model
 from node import consts, events
 from node import detect_table as T
 
-NSEGF = 31               # segment feature count (FEATURE_NAMES)
+NSEGF = 32               # segment feature count (FEATURE_NAMES)
 FEATURE_NAMES = ("dur", "amax", "amean", "rexmax", "jump", "attack", "sustain", "decay", "tonal_mean",
                  "tonal_frac", "hf_mean", "cen_mean", "lf_share", "hf_share", "nimp", "rough", "crest",
                  "nhot", "final", "cen_var", "jmax", "hf_peak", "ctx", "zb_mean", "zb_var", "zb_peak",
-                 "voiced", "pitch_mean", "pitch_var", "harm_mean", "pitch_peak")
+                 "voiced", "pitch_mean", "pitch_var", "harm_mean", "pitch_peak", "pitch_mono")
 
 
 CTX_SH = 7               # context: decay of the recent-segment activity (1/128 per frame, ~2 s)
@@ -74,7 +74,7 @@ def params(cfg):
     for k in ("warm", "min_start", "hang", "maxlen", "gap", "imp_sep", "refr", "split_age", "mid", "swell_age"):
         out[k] = frames_for_ms(P[k + "_ms"], cfg)
     for k in ("fall_sh", "dev_sh", "end_sh", "band_min", "rms_min", "dev_init", "dev_cap", "zcap", "zhot", "a_on", "a_off", "split_a", "imp_jump", "imp_rel",
-              "imp_min", "sus_db", "decay_db", "tonal_hi", "voiced_cdb", "swell_sh", "swell_q2", "swell_min", "split_rise"):
+              "imp_min", "sus_db", "decay_db", "tonal_hi", "voiced_cdb", "swell_sh", "swell_q2", "swell_min", "split_rise", "share_rel", "mono_hz"):
         out[k] = P[k]
     out["conf"] = [101, P["conf_gunshot"], P["conf_scream"], P["conf_glass"]]
     out["conf_early"] = P["conf_early"]
@@ -284,7 +284,9 @@ class DetectorModel:
         rise = p["rise_seg"] if self.in_seg else p["rise"]
         a = alf = ahf = nhot = zmax = 0
         zb = -1
-        for b in range(p["nb"]):
+        top = max([p["band_min"]] + [f[consts.F_BAND0 + b] for b in range(p["nb"])])
+        top = (top - p["share_rel"]) << 3                    # the low/high activity counts bands
+        for b in range(p["nb"]):                             # within share_rel of the loudest
             v = f[consts.F_BAND0 + b]
             if v < p["band_min"]:                            # microphone self-noise, not -150 dB
                 v = p["band_min"]
@@ -301,10 +303,11 @@ class DetectorModel:
             elif z > p["zcap"]:
                 z = p["zcap"]
             a += z
-            if b < p["b_lf"]:
-                alf += z
-            if b >= p["b_hf"]:
-                ahf += z
+            if v >= top:
+                if b < p["b_lf"]:
+                    alf += z
+                if b >= p["b_hf"]:
+                    ahf += z
             if z >= p["zhot"]:
                 nhot += 1
             d = chk("v-fl", v - fl)
@@ -396,6 +399,7 @@ class DetectorModel:
         self.zbprev = -1
         self.nv = self.psum = self.pdsum = self.npd = self.hsum = self.ppk = 0
         self.pprev = -1
+        self.pdir = self.nmono = self.nmd = 0
         self.nimp = 0
         self.t_imp = -1000
         self.t_imp0 = -1000
@@ -448,11 +452,21 @@ class DetectorModel:
             self.nv += 1
             self.psum = chk("psum", self.psum + pz)
             if self.pprev >= 0:
-                self.pdsum = chk("pdsum", self.pdsum + (pz - self.pprev if pz >= self.pprev else self.pprev - pz))
+                d = pz - self.pprev
+                self.pdsum = chk("pdsum", self.pdsum + (d if d >= 0 else -d))
                 self.npd += 1
+                if d > p["mono_hz"] or d < -p["mono_hz"]:
+                    self.pdir = 0                             # a jump (register break): no run
+                elif d != 0:                                  # a step: the same way as the last?
+                    s = 1 if d > 0 else -1
+                    if self.pdir != 0:
+                        self.nmd += 1
+                        self.nmono += s == self.pdir
+                    self.pdir = s
             self.pprev = pz
         else:
             self.pprev = -1
+            self.pdir = 0
         self.tsum = chk("tsum", self.tsum + f[consts.F_TONAL])
         if f[consts.F_TONAL] >= p["tonal_hi"]:
             self.ntonal += 1
@@ -504,7 +518,7 @@ class DetectorModel:
         return None
 
     def features(self, dur, final):
-        """The 31 segment features (ints) of the frames so far; dur = active duration."""
+        """The 32 segment features (ints) of the frames so far; dur = active duration."""
         p = self.p
         rms = self.rms
         n = len(rms)
@@ -524,7 +538,8 @@ class DetectorModel:
                 self.nhot, final, self.cvar // n, self.jmax, self.hfpk, self.ctx >> 4,
                 10 * self.zbsum // nz, 10 * self.zbvar // nz, self.zbpk,
                 100 * self.nv // n, self.psum // self.nv if self.nv else 0,
-                self.pdsum // self.npd if self.npd else 0, self.hsum // n, self.ppk]
+                self.pdsum // self.npd if self.npd else 0, self.hsum // n, self.ppk,
+                (100 * self.nmono + 200) // (self.nmd + 4)]
 
     def _decide(self, t, n, final, only):
         x = self.features(n, final)

@@ -2,7 +2,7 @@
 """Train the detector's segment classifier and write firmware/node/detect_table.py.
 
     python -m dsp_reference.train_detector [--scenes 720] [--aug-scenes 300] [--bg-minutes 240]
-        [--real DIR] [--cv-folds 4] [--cache FILE] [--val-cache FILE] [--seed 99] [--rounds 200] [--fa-weight 0.03]
+        [--real DIR] [--cv-folds 4] [--cache FILE] [--val-cache FILE] [--seed 1234] [--rounds 200] [--fa-weight 0.03]
         [--late-s S] [--collect-table FILE|shipped|all]
         [--out PATH]
 
@@ -76,7 +76,7 @@ REAL_RECALL_WEIGHT = 0.5  # threshold objective: + this x mean cross-validated r
 REAL_NEG_WEIGHT = 1.0     # ... - this x share of negative real clips raising an event
 CV_OUT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "eval", "train_cv.json")
 BOOST = {"depth": 4, "rounds": 200, "lr": 0.15, "sub": 0.5, "lam": 1.0, "min_leaf": 8, "bins": 64,
-         "cw_pow": 0.5, "leaf_max": 127, "seed": 99}
+         "cw_pow": 0.5, "leaf_max": 127, "seed": 1234}
 
 
 def to_int16(x):

@@ -25,7 +25,7 @@ import numpy as np
 from dsp_reference import detect_model, int_model
 from host_tools import audio_io, fwrun
 from host_tools.errors import NodeToolError
-from node import config, events
+from node import config, consts, events
 
 ENGINES = ("firmware", "reference")
 LEAD_S = 1.0
@@ -70,7 +70,7 @@ class StreamFeatures:
         nf = (len(buf) - n) // hop + 1 if len(buf) >= n else 0
         if nf <= 0:
             self.carry = buf
-            return np.zeros((0, 31), dtype=np.int64)
+            return np.zeros((0, consts.NFEAT), dtype=np.int64)
         feat = int_model.features(buf[: (nf - 1) * hop + n], self.cfg)
         drop = 0 if self.first else 1                        # the carried frame, already output
         keep_from = (nf - 1) * hop                           # last frame's start: carried again

@@ -231,6 +231,31 @@ def test_firmware_splits_a_segment_where_the_reference_does():
     assert fw == ref
 
 
+def test_firmware_pitch_runs_and_band_shares_match_the_reference():
+    # a siren sweep (long runs of pitch steps the same way; a yelp's jumps reset them) and a
+    # scream, in near digital silence (where the low/high shares must skip the bands lit only
+    # over the silent floor) and in traffic: every decision's features equal on both engines
+    from dsp_reference.confusers import siren
+    from dsp_reference.sounds import make_event
+    from dsp_reference.scenes import make_background
+    rate = CFG["rate"]
+    mono = detect_model.FEATURE_NAMES.index("pitch_mono")
+    lf = detect_model.FEATURE_NAMES.index("lf_share")
+    seen = []
+    for bg, lvl in (("night", -100.0), ("traffic", -45.0)):
+        x = make_background(bg, np.random.default_rng(8), rate, 12.0) * 10 ** (lvl / 20)
+        wail = siren(np.random.default_rng(0), rate, duration_s=3.0)[0]    # a 2.1 s sweep period
+        yelp = siren(np.random.default_rng(2), rate, duration_s=3.0)[0]    # 0.22 s: jumps
+        sc = make_event("scream", np.random.default_rng(303), rate, duration_s=1.2)[0]
+        for t, sig, pk in ((1.0, wail, 0.3), (5.0, yelp, 0.3), (9.5, sc, 0.5)):
+            x[int(t * rate):int(t * rate) + len(sig)] += sig / np.abs(sig).max() * pk
+        fw, ref, _ = _decisions(audio_io.to_int16(x))
+        assert fw == ref, "%s: segment features differ" % bg
+        seen += [v for _, v in ref]
+    assert max(v[mono] for v in seen) >= 80 and min(v[mono] for v in seen) <= 60   # both kinds of pitch
+    assert min(v[lf] for v in seen) <= 2                                            # the band rule acts
+
+
 def test_firmware_detector_runs_with_heap_to_spare(tmp_path):
     # the runners use 128K (fwrun.HEAP); DSP + detector, compiled from source, must also fit in
     # 112K, so that a checkout at another path (other heap fragmentation) cannot fail the suite

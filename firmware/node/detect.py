@@ -15,7 +15,7 @@
 #      loudest frame) starts a new one, and so does a swell (past swell_age frames: a short
 #      average of A swell_q2/4 times the segment's mean A: a sound rising out of a busy
 #      street).  Impulses: rms rise >= imp_jump over one or two frames.
-#   3. the segment's 31 features (same list as dsp_reference.detect_model.FEATURE_NAMES:
+#   3. the segment's 32 features (same list as dsp_reference.detect_model.FEATURE_NAMES:
 #      levels, shape, spectrum, impulses, a leaky count of recent segment starts for
 #      repetitive sounds, the excess-peak band, pitch and voicing) go through the shipped
 #      boosted trees (node/detect_table.py; class = highest score, confidence = its integer
@@ -57,10 +57,11 @@ _P_FIRST = const(10)        # 1 on the first frame after reset
 _P_INSEG = const(11)        # 1 while a segment is open
 _P_BMIN = const(12)         # band level clamp (mic self-noise), cdB
 _P_RMIN = const(13)         # rms level clamp, cdB
-_NPRM = const(14)
+_P_SREL = const(14)         # bands counted in the low/high activity: within this of the loudest, cdB
+_NPRM = const(15)
 _CTX_SH = const(7)          # context: decay of the recent-segment activity (~2 s)
 _CTX_INC = const(1024)      # added per segment start
-_NSEGF = const(31)          # segment features (dsp_reference.detect_model.FEATURE_NAMES)
+_NSEGF = const(32)          # segment features (dsp_reference.detect_model.FEATURE_NAMES)
 _MID = const(-1)            # _decide(only=_MID): an interim decision
 
 
@@ -95,6 +96,15 @@ def floor(out, fl, dv, prm, res, sgn: int):
         upd = 1
     if warm:
         dsh = 2
+    top = bmin
+    b = 0
+    while b < nb:                       # the loudest band of the frame
+        v = int(o[9 + b])
+        v |= -(v & sgn)
+        if v > top:
+            top = v
+        b += 1
+    top = (top - int(p[14])) << 3
     a = 0
     alf = 0
     ahf = 0
@@ -122,10 +132,11 @@ def floor(out, fl, dv, prm, res, sgn: int):
         elif z > zcap:
             z = zcap
         a += z
-        if b < blf:
-            alf += z
-        if b >= bhf:
-            ahf += z
+        if v >= top:                    # a band the sound reaches (not one lit over a silent floor)
+            if b < blf:
+                alf += z
+            if b >= bhf:
+                ahf += z
         if z >= zhot:
             nhot += 1
         e = v - fb
@@ -270,6 +281,7 @@ class Detector:
         self.prm[_P_ZHOT] = P["zhot"]
         self.prm[_P_BMIN] = P["band_min"]
         self.prm[_P_RMIN] = P["rms_min"]
+        self.prm[_P_SREL] = P["share_rel"]
         self.warm = _frames(P["warm_ms"], rate, hop)
         self.min_start = _frames(P["min_start_ms"], rate, hop)
         self.hang = _frames(P["hang_ms"], rate, hop)
@@ -288,6 +300,7 @@ class Detector:
         self.imp_jump, self.imp_min, self.imp_rel = P["imp_jump"], P["imp_min"], P["imp_rel"]
         self.sus_db, self.decay_db, self.tonal_hi = P["sus_db"], P["decay_db"], P["tonal_hi"]
         self.voiced = P["voiced_cdb"]
+        self.mono_hz = P["mono_hz"]
         self.conf_min = array("i", (101, P["conf_gunshot"], P["conf_scream"], P["conf_glass"]))
         self.conf_early = P["conf_early"]
         self.conf_mid = array("i", (101, P["conf_mid_gunshot"], P["conf_mid_scream"], P["conf_mid_glass"]))
@@ -394,6 +407,7 @@ class Detector:
         self.zbprev = -1
         self.nv = self.psum = self.pdsum = self.npd = self.hsum = self.ppk = 0
         self.pprev = -1
+        self.pdir = self.nmono = self.nmd = 0
         self.nimp = 0
         self.t_imp = -1000
         self.t_imp0 = -1000
@@ -450,11 +464,22 @@ class Detector:
             self.nv += 1
             self.psum += v
             if self.pprev >= 0:
-                self.pdsum += v - self.pprev if v >= self.pprev else self.pprev - v
+                d = v - self.pprev
+                self.pdsum += d if d >= 0 else -d
                 self.npd += 1
+                if d > self.mono_hz or d < -self.mono_hz:
+                    self.pdir = 0           # a jump (register break, octave error): no run
+                elif d != 0:                # a step: does it go on the way the last one went?
+                    s = 1 if d > 0 else -1
+                    if self.pdir != 0:
+                        self.nmd += 1
+                        if s == self.pdir:
+                            self.nmono += 1
+                    self.pdir = s
             self.pprev = v
         else:
             self.pprev = -1
+            self.pdir = 0
         v = out[_F_TONAL]
         self.tsum += v
         if v >= self.tonal_hi:
@@ -508,7 +533,7 @@ class Detector:
         return None
 
     def _features(self, dur, final):
-        # the 31 segment features of the frames so far into self.x; dur = active duration
+        # the 32 segment features of the frames so far into self.x; dur = active duration
         r = self.rms
         n = self.n
         rmax = _FLOOR
@@ -560,6 +585,7 @@ class Detector:
         x[28] = self.pdsum // self.npd if self.npd else 0
         x[29] = self.hsum // n
         x[30] = self.ppk
+        x[31] = (100 * self.nmono + 200) // (self.nmd + 4)
 
     def _classify(self):
         # boosted-tree scores -> class id; the softmax confidence 0..100 goes to self.conf
