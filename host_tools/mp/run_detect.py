@@ -15,10 +15,10 @@ import time
 from array import array
 
 from node import config
+from node.dsp import DSP
 
 gc.collect()   # the detector's table is compiled from source here: it needs big free blocks
 from node.detect import Detector  # noqa: E402
-from node.dsp import DSP  # noqa: E402
 
 def main(argv):
     cfg = config.validate({"rate": int(argv[2]), "frame": int(argv[3]), "hop": int(argv[4])})
