@@ -11,7 +11,8 @@ Stages (docs/detector.md has the reasoning):
   1. per-band noise floor (Q3 cdB): fast fall, slow constant rise (a low percentile), and a
      per-band mean absolute deviation (Q3) learned outside events;
   2. activity A = sum over bands of clamp(band - floor - 2*dev, 0, ZCAP), with its low- and
-     high-frequency parts and the count of "hot" bands; broadband level above the rms floor;
+     high-frequency parts (over the bands within share_rel of the frame's loudest only) and
+     the count of "hot" bands; broadband level above the rms floor;
   3. segmentation: start at A >= A_ON, end after HANG frames of A < A_OFF or at MAXLEN
      (a much stronger onset past the first SPLIT_AGE frames -- A twice the segment's peak, or
      an rms split_rise above its loudest frame -- starts a new segment, and so does

@@ -5,10 +5,11 @@
 # Integer only.  Every buffer is made in __init__; update() allocates nothing except
 # the event tuple it returns (and, once per segment decision, nothing either: the
 # feature vector and the classifier walk use preallocated arrays and small ints).
-#   1. floor(): viper kernel, per band: noise floor (Q3 cdB; fast fall, slow rise),
-#      mean absolute deviation (Q3, learned outside segments), activity
-#      A = sum clamp(band - floor - 2*dev, 0, zcap) with its low/high parts and hot-band
-#      count, and the rms level above its own floor.
+#   1. floor() (a viper kernel in node/detect_kern.py, with bins() and boost()), per
+#      band: noise floor (Q3 cdB; fast fall, slow rise), mean absolute deviation (Q3,
+#      learned outside segments), activity A = sum clamp(band - floor - 2*dev, 0, zcap),
+#      its low/high parts (bands within share_rel of the frame's loudest only), the
+#      hot-band count, and the rms level above its own floor.
 #   2. a segment runs from A >= a_on to hang frames below max(a_off, amax >> end_sh)
 #      (or maxlen); a much stronger onset inside a segment (past its first split_age
 #      frames: A twice the segment's peak, or an rms split_rise above the segment's
