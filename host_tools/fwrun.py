@@ -20,9 +20,10 @@ HEAP = "128K"        # the low end of an ESP32 (no PSRAM) MicroPython heap, 110-
 #                      node runs the whole app at 160K).  DSP + detector compiled from source on
 #                      this 64-bit port hold ~77 KB (the classifier table 30.5 KB); on a board the
 #                      package is frozen (firmware/manifest.py) and bytecode and table stay in flash.
-#                      The runners collect garbage before importing the detector; they then fit
-#                      in 100K (DSP imported first; with the detector first the eleventh detector
-#                      version needed 112K, the tenth 108K), tests/test_detect_parity.py checks 112K
+#                      The runners collect garbage before importing the detector; run_detect.py
+#                      then fits in 100K (DSP imported first; with the detector first the eleventh
+#                      detector version needed 112K, the tenth 108K; tests/test_detect_parity.py
+#                      checks 112K), run_classify.py (no DSP) in 88K
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIRMWARE = os.path.join(ROOT, "firmware")
 MP_SCRIPTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mp")

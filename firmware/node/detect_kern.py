@@ -11,8 +11,8 @@ import micropython
 @micropython.viper
 def floor(out, fl, dv, prm, res, sgn: int):
     # out: features array('i'); fl, dv: array('i') per band (Q3 cdB); prm: array('i')
-    # (_P_* slots); res: array('i', 7) <- a, a_lf, a_hf, n_hot, rms excess, rms floor,
-    # band with the largest excess (-1: none).
+    # (the _P_* slots of node/detect.py, read here by number); res: array('i', 7) <- a,
+    # a_lf, a_hf, n_hot, rms excess, rms floor, band with the largest excess (-1: none).
     # Values up to |band| << 3 < 2**18: far inside int32.
     o = ptr32(out)
     f = ptr32(fl)
