@@ -123,35 +123,78 @@ def leaf_index(X, feat, thr, depth):
     return i
 
 
+NODE_BITS = 11           # a packed inner node: feature (FEAT_BITS) | split bin << FEAT_BITS
+FEAT_BITS = 5            # features 0..31 (NSEGF 32); split bins 0..63 (64 bins)
+
+
+def packed_bytes(depth):
+    """Bytes of one packed tree: its inner nodes' NODE_BITS each, whole bytes, then the leaves."""
+    ni = (1 << depth) - 1
+    return ((NODE_BITS * ni + 7) >> 3) + ni + 1
+
+
+def pack_tree(feat, bins, leaf):
+    """One tree's bytes (the table's layout): inner node i as feat | bin << FEAT_BITS in bits
+    NODE_BITS*i .. of a little-endian bit stream, padded to a byte, then the int8 leaves."""
+    if min(feat) < 0 or max(feat) >= 1 << FEAT_BITS or min(bins) < 0 or max(bins) >= 1 << (NODE_BITS - FEAT_BITS):
+        raise ValueError("boosted-tree node outside its %d bits (feature < %d, bin < %d)"
+                         % (NODE_BITS, 1 << FEAT_BITS, 1 << (NODE_BITS - FEAT_BITS)))
+    if min(leaf) < -128 or max(leaf) > 127:
+        raise ValueError("boosted-tree leaf outside int8")
+    acc = 0
+    for i, (f, b) in enumerate(zip(feat, bins)):
+        acc |= (int(f) | int(b) << FEAT_BITS) << (NODE_BITS * i)
+    nb = (NODE_BITS * len(feat) + 7) >> 3
+    return acc.to_bytes(nb, "little") + bytes(int(v) & 0xFF for v in leaf)
+
+
+def tree_words(blobs, ntrees, depth):
+    """(feat, bins, leaves) int64 arrays, one row per tree, of a table's NODES in the packed
+    layout (packed_bytes per tree) or the byte layout of the ninth to eleventh versions
+    (3 * 2**depth - 2 bytes: a byte per feature and per split bin); leaves as stored (0..255)."""
+    ni = (1 << depth) - 1
+    w = np.concatenate([np.frombuffer(b, dtype=np.uint8) for b in blobs]) if blobs else np.zeros(0, np.uint8)
+    if len(w) == ntrees * packed_bytes(depth):
+        t = w.reshape(ntrees, packed_bytes(depth))
+        nb = packed_bytes(depth) - ni - 1
+        bits = np.unpackbits(t[:, :nb], axis=1, bitorder="little")[:, :NODE_BITS * ni].reshape(ntrees, ni, NODE_BITS)
+        v = (bits.astype(np.int64) << np.arange(NODE_BITS)).sum(2)
+        return v & ((1 << FEAT_BITS) - 1), v >> FEAT_BITS, t[:, nb:].astype(np.int64)
+    if len(w) == ntrees * (3 * ni + 1):
+        t = w.reshape(ntrees, 3 * ni + 1).astype(np.int64)
+        return t[:, :ni], t[:, ni:2 * ni], t[:, 2 * ni:]
+    raise ValueError("boosted-tree table: %d bytes for %d trees of depth %d" % (len(w), ntrees, depth))
+
+
 class Boost:
     """Gradient-boosted trees as the table ships them: NTREES complete binary trees of
     depth DEPTH, tree k adding its leaf to the score of class 1 + k % 3 (class 0, none,
-    scores 0).  A tree is 3 * 2**DEPTH - 2 bytes: the features of its 2**DEPTH - 1 inner
-    nodes in heap order (children of node i: 2i+1 left, 2i+2 right), their split bins
-    (go left when bin(x[feature]) <= split bin), then its 2**DEPTH leaves (int8, LEAF_STEP
-    score units each).  bin(v) is the number of the feature's edges below v; EDGES holds
-    every feature's edges (int16, ascending), EDGE_N their counts.  Going left at
-    bin(v) <= b is going left at v <= edges[b], so the walk below compares values with the
-    edge a split names.  NODES holds the trees in several bytes objects of whole trees.
-    Without edges: the layout up to the eighth version (int16 features, thresholds and
-    leaves of LEAF_Q per logit, 92 B per depth-4 tree), still read for --collect-table."""
+    scores 0).  A tree is packed_bytes(DEPTH) bytes (37 at depth 4): its 2**DEPTH - 1 inner
+    nodes in heap order (children of node i: 2i+1 left, 2i+2 right), NODE_BITS each (the
+    feature and its split bin: go left when bin(x[feature]) <= split bin), then its 2**DEPTH
+    leaves (int8, LEAF_STEP score units each).  bin(v) is the number of the feature's edges
+    below v; EDGES holds every feature's edges (int16, ascending), EDGE_N their counts.
+    Going left at bin(v) <= b is going left at v <= edges[b], so the walk below compares
+    values with the edge a split names.  NODES holds the trees in several bytes objects of
+    whole trees.  Also read (tree_words): the byte layout of the ninth to eleventh versions
+    (46 B per tree) and, without edges, the layout up to the eighth version (int16 features,
+    thresholds and leaves of LEAF_Q per logit, 92 B per depth-4 tree), for --collect-table."""
 
     def __init__(self, blobs, ntrees, depth, edges=None, edge_n=None):
         self.blobs = tuple(blobs)
         self.ni = (1 << depth) - 1
         self.ntrees, self.depth = ntrees, depth
-        per = 3 * self.ni + 1
         if edges is None:
             w = np.concatenate([np.frombuffer(b, dtype="<i2") for b in self.blobs]).astype(np.int64)
+            if len(w) != ntrees * (3 * self.ni + 1):
+                raise ValueError("boosted-tree table: %d values for %d trees of depth %d" % (len(w), ntrees, depth))
+            t = w.reshape(ntrees, 3 * self.ni + 1)
+            self.feat, self.thr, self.leaf = t[:, :self.ni], t[:, self.ni:2 * self.ni], t[:, 2 * self.ni:]
             self.edges = None
         else:
-            w = np.concatenate([np.frombuffer(b, dtype=np.uint8) for b in self.blobs]).astype(np.int64)
+            self.feat, self.thr, self.leaf = tree_words(self.blobs, ntrees, depth)
             self.edges = bytes(edges)
             self.edge_n = bytes(edge_n)
-        if len(w) != ntrees * per:
-            raise ValueError("boosted-tree table: %d values for %d trees of depth %d" % (len(w), ntrees, depth))
-        t = w.reshape(ntrees, per)
-        self.feat, self.thr, self.leaf = t[:, :self.ni], t[:, self.ni:2 * self.ni], t[:, 2 * self.ni:]
         if edges is not None:
             e = np.frombuffer(self.edges, dtype="<i2").astype(np.int64)
             n = np.frombuffer(self.edge_n, dtype=np.uint8).astype(np.int64)
@@ -204,14 +247,19 @@ class Boost:
 
 def table_id(t):
     """Fingerprint of a classifier (a table module or namespace with NODES and EDGES, or a
-    Boost): ties training-time results to a table."""
+    Boost): ties training-time results to a table.  The trees are hashed in the byte layout
+    (tree_words), so the same trees packed (twelfth version on) keep their id."""
     if isinstance(t, Boost):
-        nodes, edges, edge_n = t.blobs, t.edges, getattr(t, "edge_n", None)
+        nodes, edges, edge_n, n, depth = t.blobs, t.edges, getattr(t, "edge_n", None), t.ntrees, t.depth
     else:
         nodes, edges, edge_n = t.NODES, getattr(t, "EDGES", None), getattr(t, "EDGE_N", None)
-    data = b"".join(nodes)
+        n, depth = t.NTREES, t.DEPTH
     if edges is not None:
+        edges = edges if isinstance(edges, (bytes, bytearray)) else b"".join(edges)
+        data = np.concatenate(tree_words(nodes, n, depth), axis=1).astype(np.uint8).tobytes()
         data += bytes(edges) + bytes(edge_n)
+    else:
+        data = b"".join(nodes)
     return hashlib.sha256(data).hexdigest()[:16]
 
 

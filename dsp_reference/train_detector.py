@@ -264,18 +264,19 @@ def train_boost(X, y, P=None, sw=None):
             words.append(feat + thr + leaf)
             i = detect_model.leaf_index(B, np.array(feat), np.array(thr), P["depth"])
             F[:, c] += np.array(leaf)[i - ni] * (detect_model.LEAF_STEP / detect_model.LEAF_Q)
-    return detect_model.Boost(boost_blobs(words), len(words), P["depth"],
+    return detect_model.Boost(boost_blobs(words, depth=P["depth"]), len(words), P["depth"],
                               np.concatenate(edges).astype("<i2").tobytes(),
                               bytes(len(e) for e in edges))
 
 
-def boost_blobs(words, per_blob=16):
-    """The table's NODES: bytes objects of per_blob whole trees each (features and split bins
-    0..255, leaves int8)."""
-    w = np.array(words, dtype=np.int64)
-    if w.min() < -128 or w.max() > 255:
-        raise ValueError("boosted-tree value outside a byte")
-    return tuple((w[k:k + per_blob] & 0xFF).astype(np.uint8).tobytes() for k in range(0, len(w), per_blob))
+def boost_blobs(words, per_blob=16, depth=None):
+    """The table's NODES: bytes objects of per_blob whole trees each, every tree packed
+    (detect_model.pack_tree: 11-bit inner nodes, int8 leaves); words: per tree its features,
+    split bins and leaves."""
+    depth = BOOST["depth"] if depth is None else depth
+    ni = (1 << depth) - 1
+    trees = [detect_model.pack_tree(w[:ni], w[ni:2 * ni], w[2 * ni:]) for w in words]
+    return tuple(b"".join(trees[k:k + per_blob]) for k in range(0, len(trees), per_blob))
 
 
 def render(model, stats, thr=None):
@@ -287,12 +288,13 @@ def render(model, stats, thr=None):
              "# Detector constants (PARAMS) and the segment classifier: %d gradient-boosted trees" % model.ntrees,
              "# of depth DEPTH over the %d segment features of dsp_reference.detect_model; tree k adds" % detect_model.NSEGF,
              "# its leaf to the score of class 1 + k % 3 (none scores 0); confidence = 100 x softmax share.",
-             "# NODES: bytes objects of whole trees, 3 * 2**DEPTH - 2 bytes per tree: the features of",
-             "# its 2**DEPTH - 1 inner nodes in heap order (children of i: 2i+1, 2i+2), their split bins",
-             "# (go left when bin(x[feature]) <= split bin), then its 2**DEPTH leaves (int8, 128 per",
-             "# logit).  bin(v) = how many of the feature's edges are below v; EDGES: every feature's",
-             "# edges (ascending little-endian int16), EDGE_N: their count per feature.  The firmware",
-             "# walks the bytes in place (no copy on the heap).",
+             "# NODES: bytes objects of whole trees, %d bytes per tree: its 2**DEPTH - 1 inner nodes in" % detect_model.packed_bytes(model.depth),
+             "# heap order (children of i: 2i+1, 2i+2), 11 bits each, feature | split bin << 5 in a",
+             "# little-endian bit stream padded to a byte (go left when bin(x[feature]) <= split bin),",
+             "# then its 2**DEPTH leaves (int8, 128 per logit).  bin(v) = how many of the feature's",
+             "# edges are below v; EDGES: every feature's edges (ascending little-endian int16),",
+             "# EDGE_N: their count per feature.  The firmware walks the bytes in place (no copy on",
+             "# the heap).",
              "# Training: %s" % stats,
              "PARAMS = {"]
     for k, v in dict(T.PARAMS, **(thr or {})).items():
@@ -578,7 +580,7 @@ def main(argv=None):
     ap.add_argument("--val-cache", help="pickle file to reuse / store the traced validation material")
     ap.add_argument("--seed", type=int, default=BOOST["seed"], help="boosting seed (row subsampling)")
     ap.add_argument("--rounds", type=int, default=BOOST["rounds"],
-                    help="boosting rounds (one tree per class each; 46 B per depth-4 tree)")
+                    help="boosting rounds (one tree per class each; 37 B per depth-4 tree)")
     ap.add_argument("--late-s", type=float, help="leave out scream/glass segments starting this many seconds "
                     "after the event onset (default: keep them; applies when samples are collected, "
                     "not to an existing --cache)")

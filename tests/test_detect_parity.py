@@ -102,8 +102,8 @@ def test_event_records_are_well_formed(runs):
 
 def test_shipped_classifier_table_is_consistent():
     depth, n = detect_table.DEPTH, detect_table.NTREES
-    ni = (1 << depth) - 1
-    per = 3 * ni + 1                             # bytes per tree
+    per = detect_model.packed_bytes(depth)       # bytes per tree: 11-bit inner nodes, int8 leaves
+    assert per == 37 if depth == 4 else True
     assert sum(len(b) for b in detect_table.NODES) == n * per and n % 3 == 0
     assert all(len(b) % per == 0 for b in detect_table.NODES)   # whole trees per bytes object
     m = detect_model.boost_of(detect_table)
@@ -113,7 +113,7 @@ def test_shipped_classifier_table_is_consistent():
     assert len(cnt) == detect_model.NSEGF and 2 * sum(cnt) == len(detect_table.EDGES) and max(cnt) < 256
     assert all((np.diff(ef) > 0).all() for ef in detect_model.feature_edges(detect_table))
     # every split names one of its feature's edges (a stopped subtree: feature 0, bin 0)
-    bins = np.concatenate([np.frombuffer(b, dtype=np.uint8) for b in detect_table.NODES]).reshape(n, per)[:, ni:2 * ni]
+    bins = detect_model.tree_words(detect_table.NODES, n, depth)[1]
     assert ((bins < np.array(cnt)[m.feat]) | ((m.feat == 0) & (bins == 0))).all()
     # every tree splits somewhere and says something (not a padded or empty table)
     assert (bins != 0).any(axis=1).all() and (m.leaf != 0).any(axis=1).all()
@@ -127,8 +127,7 @@ def test_split_bins_decide_as_edge_thresholds():
     rng = np.random.default_rng(3)
     m = detect_model.boost_of(detect_table)
     edges = detect_model.feature_edges(detect_table)
-    per = 3 * m.ni + 1
-    w = np.concatenate([np.frombuffer(b, dtype=np.uint8) for b in detect_table.NODES]).astype(np.int64).reshape(m.ntrees, per)
+    w = np.concatenate(detect_model.tree_words(detect_table.NODES, m.ntrees, m.depth), axis=1)
     for _ in range(40):
         # values on, just above and just below random edges, and far outside
         x = []
@@ -156,6 +155,30 @@ def test_tables_of_the_old_layout_still_read():
     X = np.random.default_rng(2).integers(0, 3000, (200, detect_model.NSEGF))
     assert (old.scores_batch(X) == m.scores_batch(X)).all()
     assert detect_model.table_id(old) != detect_model.table_id(m)
+    # ... and the ninth to eleventh versions' byte layout (a byte per feature and per split bin)
+    f, b, lf = detect_model.tree_words(detect_table.NODES, m.ntrees, m.depth)
+    nine = detect_model.Boost([np.concatenate([f, b, lf], axis=1).astype(np.uint8).tobytes()], m.ntrees, m.depth,
+                              detect_table.EDGES if isinstance(detect_table.EDGES, bytes) else b"".join(detect_table.EDGES),
+                              detect_table.EDGE_N)
+    assert (nine.scores_batch(X) == m.scores_batch(X)).all()
+    assert detect_model.table_id(nine) == detect_model.table_id(m)      # same trees, same id
+
+
+def test_packed_trees_round_trip_and_refuse_what_does_not_fit():
+    rng = np.random.default_rng(5)
+    for _ in range(50):
+        f, b = rng.integers(0, 32, 15).tolist(), rng.integers(0, 64, 15).tolist()
+        lf = rng.integers(-128, 128, 16).tolist()
+        raw = detect_model.pack_tree(f, b, lf)
+        assert len(raw) == detect_model.packed_bytes(4) == 37
+        g, c, l2 = detect_model.tree_words([raw], 1, 4)
+        assert g[0].tolist() == f and c[0].tolist() == b and [((v ^ 0x80) - 0x80) for v in l2[0].tolist()] == lf
+    with pytest.raises(ValueError):
+        detect_model.pack_tree([32] + [0] * 14, [0] * 15, [0] * 16)      # a 33rd feature needs a 6th bit
+    with pytest.raises(ValueError):
+        detect_model.pack_tree([0] * 15, [64] + [0] * 14, [0] * 16)      # 65 bins
+    with pytest.raises(ValueError):
+        detect_model.tree_words([b"\x00" * 40], 1, 4)                   # neither layout
 
 
 def test_firmware_classifier_matches_the_reference_at_edges(tmp_path):

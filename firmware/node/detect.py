@@ -133,7 +133,8 @@ class Detector:
         self.conf_mid = array("i", (101, P["conf_mid_gunshot"], P["conf_mid_scream"], P["conf_mid_glass"]))
         self.conf_short = P["conf_short"]
         self.conf_switch = P["conf_switch"]
-        self.tree_bytes = 3 * (1 << T.DEPTH) - 2
+        ni = (1 << T.DEPTH) - 1
+        self.tree_bytes = ((ni * 11 + 7) >> 3) + ni + 1   # packed (detect_kern.boost)
         off = array("H", bytes(2 * (_NSEGF + 1)))
         for f in range(_NSEGF):
             off[f + 1] = off[f] + T.EDGE_N[f]

@@ -154,29 +154,31 @@ def bins(x, edges, off, xb, nf: int, sgn: int):
 
 @micropython.viper
 def boost(nodes, n: int, c: int, depth: int, xb, sc) -> int:
-    # nodes: bytes of n whole trees of depth `depth` (node/detect_table.py): per tree the
-    # features of its 2**depth - 1 inner nodes in heap order, their split bins, then its
-    # 2**depth leaves (int8, 2 score units each), all bytes; xb: the features' bins (bins());
-    # sc: array('i', 4) += the leaves, tree by tree to classes c, c+1, .. cycling 1..3.
-    # Returns the next tree's class.
+    # nodes: bytes of n whole trees of depth `depth` (node/detect_table.py): per tree its
+    # 2**depth - 1 inner nodes in heap order, 11 bits each (feature | split bin << 5) in a
+    # little-endian bit stream padded to a byte, then its 2**depth leaves (int8, 2 score
+    # units each); xb: the features' bins (bins()); sc: array('i', 4) += the leaves, tree by
+    # tree to classes c, c+1, .. cycling 1..3.  Returns the next tree's class.
     nd = ptr8(nodes)
     xv = ptr8(xb)
     s = ptr32(sc)
     ni = (1 << depth) - 1
+    nb = (ni * 11 + 7) >> 3                   # packed inner-node bytes
     base = 0
     k = 0
     while k < n:
         i = 0
         while i < ni:
-            f = int(nd[base + i])
-            b = int(nd[base + ni + i])
-            i = i + i + 1
-            if int(xv[f]) > b:
+            o = i * 11                        # the node's first bit
+            p = base + (o >> 3)
+            w = (int(nd[p]) | (int(nd[p + 1]) << 8) | (int(nd[p + 2]) << 16)) >> (o & 7)
+            i = i + i + 1                     # (the third byte may be a leaf: masked off below)
+            if int(xv[w & 31]) > ((w >> 5) & 63):
                 i += 1
-        s[c] = int(s[c]) + (((int(nd[base + ni + i]) ^ 0x80) - 0x80) << 1)   # leaf i - ni at 2*ni + i - ni
+        s[c] = int(s[c]) + (((int(nd[base + nb + i - ni]) ^ 0x80) - 0x80) << 1)   # leaf i - ni
         c += 1
         if c > 3:
             c = 1
-        base += ni + ni + ni + 1
+        base += nb + ni + 1
         k += 1
     return c
