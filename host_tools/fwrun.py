@@ -18,12 +18,13 @@ from node import consts
 
 HEAP = "128K"        # the low end of an ESP32 (no PSRAM) MicroPython heap, 110-160 KB (the virtual
 #                      node runs the whole app at 160K).  DSP + detector compiled from source on
-#                      this 64-bit port hold ~77 KB (the classifier table 30.5 KB); on a board the
-#                      package is frozen (firmware/manifest.py) and bytecode and table stay in flash.
-#                      The runners collect garbage before importing the detector; run_detect.py
-#                      then fits in 100K (DSP imported first; with the detector first the eleventh
-#                      detector version needed 112K, the tenth 108K; tests/test_detect_parity.py
-#                      checks 112K), run_classify.py (no DSP) in 88K
+#                      this 64-bit port hold ~77 KB (the classifier table 30.6 KB: 750 packed trees
+#                      and their edges); on a board the package is frozen (firmware/manifest.py) and
+#                      bytecode and table stay in flash.  The runners collect garbage before
+#                      importing the detector; with the twelfth detector version run_detect.py fits
+#                      in 100K (DSP imported first; with the detector first the eleventh version
+#                      needed 112K; tests/test_detect_parity.py checks 112K), run_classify.py (no
+#                      DSP) in 84K
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIRMWARE = os.path.join(ROOT, "firmware")
 MP_SCRIPTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mp")
