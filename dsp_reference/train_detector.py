@@ -153,7 +153,7 @@ def compress(x, rate, below_db, ratio, attack_s, release_s, block_s=0.001):
     """Feed-forward compressor as in camcorders, phones and sound-effect libraries: a peak
     envelope (per block_s block, attack_s / release_s smoothing) above a threshold below_db
     under the signal's peak is brought down by ratio, and make-up gain restores the peak.
-    Real gunshot clips recorded this way hold their tail 10-15 dB under the shot for a second
+    Real gunshot clips recorded this way hold their tail 8-10 dB under the shot for a second
     (UrbanSound8K 46654, 46656) where a street tail falls 40-60 dB."""
     x = np.asarray(x, dtype=float)
     m = max(1, int(block_s * rate))
