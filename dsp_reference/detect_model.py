@@ -195,7 +195,6 @@ class Boost:
             self.feat, self.thr, self.leaf = tree_words(self.blobs, ntrees, depth)
             self.edges = bytes(edges)
             self.edge_n = bytes(edge_n)
-        if edges is not None:
             e = np.frombuffer(self.edges, dtype="<i2").astype(np.int64)
             n = np.frombuffer(self.edge_n, dtype=np.uint8).astype(np.int64)
             if n.sum() != len(e) or (self.feat >= len(n)).any():
@@ -255,7 +254,6 @@ def table_id(t):
         nodes, edges, edge_n = t.NODES, getattr(t, "EDGES", None), getattr(t, "EDGE_N", None)
         n, depth = t.NTREES, t.DEPTH
     if edges is not None:
-        edges = edges if isinstance(edges, (bytes, bytearray)) else b"".join(edges)
         data = np.concatenate(tree_words(nodes, n, depth), axis=1).astype(np.uint8).tobytes()
         data += bytes(edges) + bytes(edge_n)
     else:

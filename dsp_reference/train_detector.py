@@ -302,16 +302,15 @@ def train_boost(X, y, P=None, sw=None):
             words.append(feat + thr + leaf)
             i = detect_model.leaf_index(B, np.array(feat), np.array(thr), P["depth"])
             F[:, c] += np.array(leaf)[i - ni] * (detect_model.LEAF_STEP / detect_model.LEAF_Q)
-    return detect_model.Boost(boost_blobs(words, depth=P["depth"]), len(words), P["depth"],
+    return detect_model.Boost(boost_blobs(words, P["depth"]), len(words), P["depth"],
                               np.concatenate(edges).astype("<i2").tobytes(),
                               bytes(len(e) for e in edges))
 
 
-def boost_blobs(words, per_blob=16, depth=None):
+def boost_blobs(words, depth, per_blob=16):
     """The table's NODES: bytes objects of per_blob whole trees each, every tree packed
     (detect_model.pack_tree: 11-bit inner nodes, int8 leaves); words: per tree its features,
     split bins and leaves."""
-    depth = BOOST["depth"] if depth is None else depth
     ni = (1 << depth) - 1
     trees = [detect_model.pack_tree(w[:ni], w[ni:2 * ni], w[2 * ni:]) for w in words]
     return tuple(b"".join(trees[k:k + per_blob]) for k in range(0, len(trees), per_blob))
@@ -327,7 +326,8 @@ def render(model, stats, thr=None):
              "# of depth DEPTH over the %d segment features of dsp_reference.detect_model; tree k adds" % detect_model.NSEGF,
              "# its leaf to the score of class 1 + k % 3 (none scores 0); confidence = 100 x softmax share.",
              "# NODES: bytes objects of whole trees, %d bytes per tree: its 2**DEPTH - 1 inner nodes in" % detect_model.packed_bytes(model.depth),
-             "# heap order (children of i: 2i+1, 2i+2), 11 bits each, feature | split bin << 5 in a",
+             "# heap order (children of i: 2i+1, 2i+2), %d bits each, feature | split bin << %d in a"
+             % (detect_model.NODE_BITS, detect_model.FEAT_BITS),
              "# little-endian bit stream padded to a byte (go left when bin(x[feature]) <= split bin),",
              "# then its 2**DEPTH leaves (int8, 128 per logit).  bin(v) = how many of the feature's",
              "# edges are below v; EDGES: every feature's edges (ascending little-endian int16),",

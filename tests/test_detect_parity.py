@@ -158,8 +158,7 @@ def test_tables_of_the_old_layout_still_read():
     # ... and the ninth to eleventh versions' byte layout (a byte per feature and per split bin)
     f, b, lf = detect_model.tree_words(detect_table.NODES, m.ntrees, m.depth)
     nine = detect_model.Boost([np.concatenate([f, b, lf], axis=1).astype(np.uint8).tobytes()], m.ntrees, m.depth,
-                              detect_table.EDGES if isinstance(detect_table.EDGES, bytes) else b"".join(detect_table.EDGES),
-                              detect_table.EDGE_N)
+                              detect_table.EDGES, detect_table.EDGE_N)
     assert (nine.scores_batch(X) == m.scores_batch(X)).all()
     assert detect_model.table_id(nine) == detect_model.table_id(m)      # same trees, same id
 
