@@ -9,6 +9,7 @@ was expected and showing what did arrive.
 """
 import collections
 import struct
+import sys
 import time
 import zlib
 
@@ -96,6 +97,11 @@ def open_serial(port, baud=DEFAULT_BAUD, timeout=0.05):
                             "`sednode ports` lists candidates)" % (port, e), EXIT_PORT)
 
 
+def _print_log(text):
+    sys.stderr.write("node: %s\n" % text)
+    sys.stderr.flush()
+
+
 class Link:
     """A session with one node.
 
@@ -110,7 +116,8 @@ class Link:
         self.timeout = timeout
         self.name = name or getattr(ser, "port", "?")
         self.seq = 0
-        self.queue = collections.deque()       # unsolicited frames, oldest first
+        self.queue = collections.deque()       # unsolicited frames, oldest first (not LOG)
+        self.on_log = _print_log               # the node's LOG lines (a corrupt config.json, ...)
         self.rxbuf = bytearray()
         self.tail = bytearray()                # last raw bytes, for error messages
         self.rx_bytes = self.tx_bytes = 0
@@ -248,17 +255,25 @@ class Link:
                         raise NodeToolError("%s: answer to %s was %s" % (self.name, proto.name(typ), f.name),
                                             EXIT_PROTOCOL)
                     return f
-                self.queue.append(f)
+                self._unsolicited(f)
             if time.monotonic() > end:
                 raise NodeToolError("%s: no answer to %s (seq %d) within %.1f s; %s"
                                     % (self.name, proto.name(typ), seq, timeout, self._describe_rx()), EXIT_PORT)
+
+    def _unsolicited(self, f):
+        # LOG goes to on_log whichever command holds the session: the node says a thing once
+        # (e.g. that it ignored its config.json at boot, right after the first HELLO)
+        if f.type == proto.LOG:
+            self.on_log(f.payload.decode("utf-8", "replace"))
+        else:
+            self.queue.append(f)
 
     def recv(self, timeout=0.1):
         """Next frame the node sent on its own, or None after ``timeout`` s."""
         end = time.monotonic() + timeout
         while not self.queue:
             for f in self._read_frames(0.02):
-                self.queue.append(f)
+                self._unsolicited(f)
             if self.queue or time.monotonic() >= end:
                 break
         return self.queue.popleft() if self.queue else None

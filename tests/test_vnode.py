@@ -38,6 +38,23 @@ def test_sim_prints_port_first_and_serves(tmp_path):
         assert p.wait(10) == 0
 
 
+def test_a_corrupt_config_is_reported_by_whatever_command_comes_first(tmp_path):
+    # the node says once, after the first HELLO, that it ignored its config.json; `info` (not only
+    # `monitor`) must show it, and the file stays as it was for the technician to mend
+    flash = tmp_path / "flash"
+    flash.mkdir()
+    (flash / "config.json").write_text('{"rate": 16000, "fra')
+    p, port = _sim("--flash", str(flash))
+    try:
+        r = subprocess.run([SEDNODE, "info", "--port", port], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0 and "firmware" in r.stdout
+        assert "node: config.json ignored" in r.stderr, r.stderr
+    finally:
+        p.send_signal(signal.SIGINT)
+        p.wait(10)
+    assert (flash / "config.json").read_text() == '{"rate": 16000, "fra'
+
+
 def test_flash_dir_survives_kill_and_restart(tmp_path):
     flash = tmp_path / "flash"
     p, port = _sim("--flash", str(flash))

@@ -171,8 +171,6 @@ def cmd_monitor(args):
                     ev = proto.unpack_event(fr.payload)
                     ev["type"] = "event"
                     _emit(args, ev, "EVENT %s" % ev)
-                elif fr.type == proto.LOG:
-                    sys.stderr.write("node: %s\n" % fr.payload.decode("utf-8", "replace"))
         except KeyboardInterrupt:
             pass
         link.request(proto.MONITOR, struct.pack("<H", 0))
