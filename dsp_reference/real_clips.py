@@ -88,7 +88,8 @@ def mixed_view(x, rate, rng):
     return np.clip(np.round(mix * 32768.0), -32768, 32767).astype(np.int16), lead
 
 
-def _loudest(x, rate):
+def loudest(x, rate):
+    """Centre sample of the loudest 50 ms of x."""
     win = int(0.05 * rate)
     v = x.astype(np.float64)
     c = np.concatenate([[0.0], np.cumsum(v * v)])
@@ -132,7 +133,7 @@ def clip_samples(args):
         y, start = file_view(x, rate) if v == 0 else mixed_view(x, rate, rng)
         feat = int_model.features(y, cfg)
         _, samples = detect_model.run(feat, cfg, collect=True)
-        out += label_samples(samples, feat, row["class"], start, len(x), start + _loudest(x, rate), cfg)
+        out += label_samples(samples, feat, row["class"], start, len(x), start + loudest(x, rate), cfg)
     return out
 
 
@@ -152,16 +153,23 @@ def clip_classes(recs, start, cfg):
                                                         tol_samples=int(detect.ONSET_TOL_S * cfg["rate"]))})
 
 
+def clip_ok(cls, got):
+    """Whether a clip of class cls yielded what it should: its class (positive clip) or
+    nothing (negative clip), given the classes it yielded."""
+    return cls in got if cls in POSITIVES else not got
+
+
 def clip_scores(results):
     """Clip-level recall per positive class and the negative raise rate from (class, got) pairs."""
     pos = {c: [0, 0] for c in POSITIVES}
     neg = [0, 0]
     for cls, got in results:
+        ok = clip_ok(cls, got)
         if cls in POSITIVES:
-            pos[cls][0] += cls in got
+            pos[cls][0] += ok
             pos[cls][1] += 1
         else:
-            neg[0] += bool(got)
+            neg[0] += not ok
             neg[1] += 1
     return {"recall": {c: (v[0] / v[1] if v[1] else None) for c, v in pos.items()},
             "positives": {c: {"hit": v[0], "n": v[1]} for c, v in pos.items()},

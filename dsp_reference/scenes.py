@@ -258,13 +258,13 @@ def make_scene(seed, rate=16000, seconds=30.0, background=None, snr_db=None, n_e
 
 
 def make_background_hours(seed, rate=16000, hours=2.0, chunk_s=60.0, backgrounds=BACKGROUNDS,
-                          confusers_per_hour=120, block_minutes=10.0):
+                          confusers_per_hour=120, block_minutes=10.0, confusers=CONFUSER_CLASSES):
     """Long background-plus-confuser stream for false-alarm-rate measurement, in chunks.
 
     The background kind changes every block_minutes (cycling through ``backgrounds`` in a seeded
     order); consecutive chunks are joined by a 0.5 s equal-power crossfade of independently
-    generated beds, so no click marks a chunk boundary.  Confusers are drawn at about
-    confusers_per_hour, each placed wholly inside one chunk, at SNRs from SNR_CHOICES.
+    generated beds, so no click marks a chunk boundary.  Confusers (drawn from ``confusers``) come
+    at about confusers_per_hour, each placed wholly inside one chunk, at SNRs from SNR_CHOICES.
 
     Yields:
         (audio_chunk, confuser_labels): float64 chunk of chunk_s seconds and a list of dicts with
@@ -288,7 +288,7 @@ def make_background_hours(seed, rate=16000, hours=2.0, chunk_s=60.0, backgrounds
         tail = bed[n:n + xf]
         labels = []
         k = rng.poisson(confusers_per_hour * chunk_s / 3600.0)
-        sounds = [make_event(CONFUSER_CLASSES[rng.integers(len(CONFUSER_CLASSES))], rng, rate) for _ in range(k)]
+        sounds = [make_event(confusers[rng.integers(len(confusers))], rng, rate) for _ in range(k)]
         starts = _place(rng, [len(s) / rate for s, _ in sounds], chunk_s)
         for (sig, info), st in zip(sounds, starts or []):
             on = int(round(st * rate))

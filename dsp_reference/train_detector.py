@@ -1,17 +1,19 @@
 # SPDX-License-Identifier: MIT
 """Train the detector's segment classifier and write firmware/node/detect_table.py.
 
-    python -m dsp_reference.train_detector [--scenes 720] [--aug-scenes 300] [--bg-minutes 240]
-        [--real DIR] [--cv-folds 4] [--cache FILE] [--val-cache FILE] [--seed 1234] [--rounds 200] [--fa-weight 0.03]
-        [--late-s S] [--collect-table FILE|shipped|all]
+    python -m dsp_reference.train_detector [--scenes 720] [--aug-scenes 300] [--clips N] [--bg-minutes 240]
+        [--real DIR] [--cv-folds 4] [--cache FILE] [--val-cache FILE] [--seed 1234] [--rounds 250] [--fa-weight 0.03]
+        [--late-s S] [--collect-table FILE|shipped|all] [--compress P] [--siren-minutes M]
         [--out PATH]
 
-Deterministic: training scenes use seeds TRAIN_SEED0.. and AUG_SEED0.., the threshold
+Deterministic: training scenes use seeds TRAIN_SEED0.. and AUG_SEED0.., clips CLIP_SEED0.., the threshold
 validation scenes VAL_SEED0.. (all disjoint from the evaluation seeds in
 host_tools/evaluate.py); the boosting uses its own seeded generator.  Steps:
   1. synthetic scenes (all backgrounds, SNR 0-60 dB, confusers, some clipped), the same with a
      random recording chain (low-pass 1.8-7 kHz, more clipping: real recordings are often darker
-     and clipped), background-plus-confuser audio, and the real development clips in several
+     and clipped), synthetic clips (one event or confuser over a recorder's floor, fed as a file
+     is: clip_view_samples), background-plus-confuser audio (and, with --siren-minutes, more of it
+     with sirens only), and the real development clips in several
      views (dsp_reference.real_clips; skipped when the shared folder is absent) -> integer DSP
      features (int_model) -> the detector's segmenter, collecting the feature vector at every
      decision point it offers (early, interim and final; by default no table decides, so an
@@ -42,13 +44,16 @@ from multiprocessing import Pool
 import numpy as np
 
 from dsp_reference import detect_model, int_model, real_clips
+from dsp_reference.confusers import CONFUSER_CLASSES
 from dsp_reference.scenes import make_background_hours, make_scene
+from dsp_reference.sounds import POSITIVE_CLASSES, make_event, shaped_noise
 from node import consts, events
 from node import detect_table as T
 
 CFG = {"rate": 16000, "frame": 512, "hop": 256}
 TRAIN_SEED0 = 500000
 AUG_SEED0 = 520000
+CLIP_SEED0 = 540000
 VAL_SEED0 = 700000
 CLASSES = ("gunshot", "scream", "glass_break")
 SNRS = (0, 5, 10, 15, 20, 30)
@@ -66,6 +71,8 @@ OUT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 
                    "detect_table.py")
 REAL_VIEWS = 6           # per real clip: the file view + 5 mixes into synthetic backgrounds
 REAL_WEIGHT = 1.0        # sample weight of a real-clip row against a synthetic one
+SIREN_MINUTES = 0.0      # --siren-minutes: background with sirens only (background_samples; 0 shipped)
+N_CLIPS = 0              # --clips: synthetic clips fed as files (clip_view_samples; 0 for the shipped table)
 P_COMPRESS = 0.0         # --compress: share of recording chains (aug scenes) with a compressor (compress());
 #                          0 for the shipped table (0.4: docs/detector.md, twelfth version, tried)
 CV_FOLDS = 4
@@ -185,6 +192,50 @@ def aug_scene_samples(seed):
     return _scene_rows(seed, 78, 0.5, -10, 0.75)
 
 
+def synthetic_clip(seed):
+    """(int16 clip, kind, positive) of one synthetic *clip* as the real development clips are:
+    a single event (60 %) or confuser alone over a recorder's own floor.  The floor: coloured
+    noise (power ~ f**-2 .. f**0.5, brown to a little bluer than white; the real clips' quietest
+    250 ms run from 12 dB darker to 14 dB brighter than pink, 100-500 Hz against 2-8 kHz)
+    20-90 dB under the event's peak, or digital silence (15 %; the real glass-break series);
+    then half the time a recording chain (recording_chain), and either driven into clipping
+    (30 %) or normalised to a peak of -40..-1 dBFS."""
+    rate = CFG["rate"]
+    rng = np.random.default_rng([seed, 79])
+    pos = bool(rng.random() < 0.6)
+    kind = POSITIVE_CLASSES[rng.integers(len(POSITIVE_CLASSES))] if pos else \
+        CONFUSER_CLASSES[rng.integers(len(CONFUSER_CLASSES))]
+    sig, _ = make_event(kind, rng, rate)
+    sig = sig / (np.abs(sig).max() + 1e-12)
+    x = np.concatenate([np.zeros(int(rng.uniform(0.05, 1.0) * rate)), sig,
+                        np.zeros(int(rng.uniform(0.1, 1.0) * rate))])
+    if rng.random() < 0.85:
+        slope = rng.uniform(-2.0, 0.5)
+        x = x + shaped_noise(rng, len(x), rate, lambda f: np.maximum(f, 20.0) ** slope) * \
+            10 ** (-rng.uniform(20, 90) / 20)
+    if rng.random() < 0.5:
+        x = recording_chain(x, rng, rate)
+    pk = float(np.abs(x).max()) + 1e-12
+    x = x * (rng.uniform(1.0, 4.0) if rng.random() < 0.3 else 10 ** (rng.uniform(-40, -1) / 20)) / pk
+    return to_int16(x), kind, pos
+
+
+def clip_view_samples(seed):
+    """(X rows, y) of every decision point of one synthetic clip (synthetic_clip) fed to the
+    detector as `sednode detect` feeds a file (real_clips.file_view: a lead-in made of the
+    clip's quietest 250 ms) and labelled as a real clip is (real_clips.label_samples).  The
+    scenes never show an event over a recorder's floor; the real development clips are scored
+    that way, and technicians run files."""
+    rate = CFG["rate"]
+    clip, kind, pos = synthetic_clip(seed)
+    view, start = real_clips.file_view(clip, rate)
+    feat = int_model.features(view, CFG)
+    _, samples = detect_model.run(feat, CFG, collect=True)
+    rows = real_clips.label_samples(samples, feat, kind if pos else "none", start, len(clip),
+                                    start + real_clips.loudest(clip, rate), CFG)
+    return [r for r in rows if r[1] != real_clips.EXCLUDED]
+
+
 def val_scene_points(args):
     """(decision points, labels) of one threshold-validation scene (detect_model.trace)."""
     seed, snr = args
@@ -203,9 +254,12 @@ def val_background_points(args):
 
 
 def background_samples(args):
-    seed, minutes = args
+    """None-labelled decision points of minutes of background with confusers (all of them, or
+    only those named in the optional third item: the hard negatives of --siren-minutes)."""
+    seed, minutes = args[:2]
+    extra = {"confusers": args[2]} if len(args) > 2 else {}
     out = []
-    for chunk, _ in make_background_hours(seed, hours=minutes / 60.0, chunk_s=60.0):
+    for chunk, _ in make_background_hours(seed, hours=minutes / 60.0, chunk_s=60.0, **extra):
         feat = int_model.features(to_int16(chunk), CFG)
         _, samples = detect_model.run(feat, CFG, collect=True)
         out += [(x, events.NONE) for _, _, _, x in samples]
@@ -409,8 +463,9 @@ def _collect_init(late_s, table, compress=0.0):
     steer(table)
 
 
-def collect(n_scenes, bg_minutes, n_aug=0, procs=2, late_s=None, table=None, compress=0.0):
-    """(X, y) of the training decision points: scenes, chain-augmented scenes, background.
+def collect(n_scenes, bg_minutes, n_aug=0, procs=2, late_s=None, table=None, compress=0.0, n_clips=0,
+            siren_minutes=0.0):
+    """(X, y) of the training decision points: scenes, chain-augmented scenes, clips (clip_view_samples), background.
     Which points exist depends on the decisions (an emitted event ends its segment's early and
     interim decisions), so on the table that makes them: table (load_table), else the shipped."""
     seeds = [TRAIN_SEED0 + i for i in range(n_scenes)]
@@ -418,7 +473,11 @@ def collect(n_scenes, bg_minutes, n_aug=0, procs=2, late_s=None, table=None, com
     with Pool(procs, initializer=_collect_init, initargs=(late_s, table, compress)) as pool:
         parts = pool.map(scene_samples, seeds, chunksize=4)
         parts += pool.map(aug_scene_samples, [AUG_SEED0 + i for i in range(n_aug)], chunksize=4)
+        parts += pool.map(clip_view_samples, [CLIP_SEED0 + i for i in range(n_clips)], chunksize=16)
         bg = pool.map(background_samples, [(TRAIN_SEED0 + 90000 + k, bg_minutes / nbg) for k in range(nbg)])
+        ns = max(1, int(round(siren_minutes / 15.0))) if siren_minutes > 0 else 0
+        bg += pool.map(background_samples, [(TRAIN_SEED0 + 95000 + k, siren_minutes / ns, ("siren",))
+                                            for k in range(ns)])
     rows = [r for p in parts + bg for r in p]
     X = np.array([r[0] for r in rows], dtype=np.int64)
     y = np.array([r[1] for r in rows], dtype=np.int64)
@@ -479,7 +538,7 @@ def _val_run(kind, i):
     """What one validation item yields at the current thresholds (node.detect_table.PARAMS),
     replayed from its decision points."""
     if kind == "clip":                          # scored by the model that never saw its source
-        cls, fold, pts, start = _VAL["clips"][i]
+        cls, fold, pts, start, _ = _VAL["clips"][i]
         return cls, real_clips.clip_classes(detect_model.replay(pts, CFG, _VAL["cv"][fold]), start, CFG)
     from host_tools import detect
     pts = _VAL["scenes"][i][0] if kind == "scene" else _VAL["bg"][i][0]
@@ -514,6 +573,8 @@ def validate(thr):
     v["objective"] = v["f1"] - _VAL["fa_weight"] * v["fah"] + LATENCY_WEIGHT * v["gun_fast"]
     if clips:
         v["real"] = real_clips.clip_scores(clips)
+        v["real"]["wrong"] = {c[4]: got for c, (cls, got) in zip(_VAL["clips"], clips)
+                              if not real_clips.clip_ok(cls, got)}          # file: what it yielded
         rec = [r for r in v["real"]["recall"].values() if r is not None]
         v["objective"] += REAL_RECALL_WEIGHT * float(np.mean(rec)) - REAL_NEG_WEIGHT * v["real"]["negative_fp_rate"]
     return v
@@ -572,12 +633,12 @@ def tune_thresholds(model, val_per_snr, val_bg_minutes, clips=None, cv=None, fol
     Returns (thresholds, validate() scores at them)."""
     _VAL["fa_weight"] = fa_weight
     _VAL["scenes"], _VAL["bg"] = validation_points(val_per_snr, val_bg_minutes, procs, val_cache)
-    _VAL["clips"] = [(c, real_clips.fold_of(f, folds), pts, st) for c, f, pts, st in clips] if cv else None
+    _VAL["clips"] = [(c, real_clips.fold_of(f, folds), pts, st, f) for c, f, pts, st in clips] if cv else None
     _VAL["model"] = model
     _VAL["cv"] = cv
     _prime(model, [p for p, _ in _VAL["scenes"]] + [p for p, _ in _VAL["bg"]])
     for k, m in enumerate(cv or ()):
-        _prime(m, [pts for _, fold, pts, _ in _VAL["clips"] if fold == k])
+        _prime(m, [pts for _, fold, pts, _, _ in _VAL["clips"] if fold == k])
     thr = {k: T.PARAMS[k] for k in THRESHOLDS}  # from the shipped thresholds
     best = validate(thr)
     for _ in range(passes):
@@ -604,7 +665,10 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scenes", type=int, default=720)
     ap.add_argument("--aug-scenes", type=int, default=300)
+    ap.add_argument("--clips", type=int, default=N_CLIPS, help="synthetic clips fed as files (clip_view_samples)")
     ap.add_argument("--bg-minutes", type=float, default=240.0)
+    ap.add_argument("--siren-minutes", type=float, default=SIREN_MINUTES,
+                    help="more background whose confusers are all sirens (hard negatives for screams)")
     ap.add_argument("--val-per-snr", type=int, default=40, help="validation scenes per SNR (thresholds)")
     ap.add_argument("--val-bg-minutes", type=float, default=VAL_BG_MINUTES,
                     help="validation background with confusers (false alarms per hour of the thresholds)")
@@ -637,14 +701,19 @@ def main(argv=None):
         d = np.load(a.cache)
         Xs, ys, Xr, yr, files = d["X"], d["y"], d["Xr"], d["yr"], d["files"]
         by = str(d["collected_by"]) if "collected_by" in d.files else "not recorded"
+        n_clips = int(d["clips"]) if "clips" in d.files else 0
+        n_siren = float(d["siren_minutes"]) if "siren_minutes" in d.files else 0.0
     else:
         table = load_table(a.collect_table)
         by = collector(table, a.late_s, a.compress)
-        Xs, ys = collect(a.scenes, a.bg_minutes, a.aug_scenes, late_s=a.late_s, table=table, compress=a.compress)
+        Xs, ys = collect(a.scenes, a.bg_minutes, a.aug_scenes, late_s=a.late_s, table=table, compress=a.compress,
+                         n_clips=a.clips, siren_minutes=a.siren_minutes)
+        n_clips, n_siren = a.clips, a.siren_minutes
         Xr, yr, files = collect_real(a.real, a.real_views, table=table) if a.real else \
             (np.zeros((0, detect_model.NSEGF), dtype=np.int64), np.zeros(0, dtype=np.int64), np.array([], dtype=str))
         if a.cache:
-            np.savez(a.cache, X=Xs, y=ys, Xr=Xr, yr=yr, files=files, collected_by=by)
+            np.savez(a.cache, X=Xs, y=ys, Xr=Xr, yr=yr, files=files, collected_by=by, clips=n_clips,
+                     siren_minutes=n_siren)
     if not len(yr):
         print("no real clips at %r: training on synthetic material only" % a.real, file=sys.stderr)
     X = np.concatenate([Xs, Xr])
@@ -660,11 +729,13 @@ def main(argv=None):
     thr, best = tune_thresholds(model, a.val_per_snr, a.val_bg_minutes, clips, cvf, a.cv_folds,
                                 fa_weight=a.fa_weight, passes=a.passes, val_cache=a.val_cache)
     cv = best["real"]
-    stats = "%d samples (%s), %d + %d chain-augmented scenes, %g min background, %d real-clip rows " \
+    stats = "%d samples (%s), %d + %d chain-augmented scenes, %s%g min background%s, %d real-clip rows " \
             "(weight %g), train acc %.3f;\n# thresholds %s from %d validation scenes + %g min (val F1 %s, %.1f FA/h, " \
             "false-alarm weight %g, %d search passes, boosting seed %d, objective %.4f)" % (
                 len(y), "/".join(str(int(v)) for v in np.bincount(y, minlength=events.NCLASSES)), a.scenes,
-                a.aug_scenes, a.bg_minutes, len(yr), a.real_weight, float(np.mean(pred == y)), thr,
+                a.aug_scenes, "%d synthetic clips, " % n_clips if n_clips else "", a.bg_minutes,
+                " + %g with sirens only" % n_siren if n_siren else "", len(yr),
+                a.real_weight, float(np.mean(pred == y)), thr,
                 6 * a.val_per_snr, a.val_bg_minutes, {c: round(x, 3) for c, x in best["per"].items()}, best["fah"],
                 a.fa_weight, a.passes, a.seed, best["objective"])
     if cv:

@@ -330,6 +330,11 @@ def report_md(res):
             L += ["", "Negative clips raising an event: cross-validated %d of %d (%s); shipped table %d of %d (%s)." % (
                 cv["negatives"]["raised"], cv["negatives"]["n"], _fmt(cv["negative_fp_rate"]),
                 r["negatives"]["raised"], r["negatives"]["n"], _fmt(r["negative_fp_rate"]))]
+            if cv.get("wrong"):
+                L += ["", "<details><summary>The %d clips the cross-validation got wrong, and what they yielded"
+                      "</summary>" % len(cv["wrong"]), ""]
+                L += ["- `%s`: %s" % (f, ", ".join(got) or "nothing") for f, got in sorted(cv["wrong"].items())]
+                L += ["", "</details>"]
         else:
             L += ["| class | clips | recall | its 95 % interval |", "|---|---|---|---|"]
             for c in CLASSES:

@@ -58,6 +58,9 @@ def test_clip_scores():
     assert s["recall"] == {"gunshot": 0.5, "scream": 0.0, "glass_break": None}
     assert s["negatives"] == {"raised": 1, "n": 3}
     assert s["negative_fp_rate"] == pytest.approx(1 / 3)
+    # a positive clip must yield its class (other classes beside it do not matter), a negative nothing
+    assert rc.clip_ok("gunshot", ["glass_break", "gunshot"]) and not rc.clip_ok("gunshot", ["scream"])
+    assert rc.clip_ok("siren", []) and not rc.clip_ok("siren", ["gunshot"])
 
 
 @pytest.fixture(scope="module")
@@ -221,3 +224,28 @@ def test_the_recording_chain_compressor_holds_a_shot_tail_up(monkeypatch):
     monkeypatch.setattr(train_detector, "P_COMPRESS", 0.4)
     got = sum(drop(train_detector.recording_chain(x, np.random.default_rng(s), rate)) < 16 for s in range(n))
     assert abs(got / n - train_detector.P_COMPRESS) < 0.12
+
+
+def test_synthetic_clips_are_lone_sounds_over_a_recorder_floor_labelled_as_real_clips_are():
+    # clip_view_samples: one event or confuser over a quiet floor (or digital silence), fed as a
+    # file; a positive clip gives rows of its class where it is loud, a confuser only none
+    kinds, floors = [], []
+    for seed in range(24):
+        clip, kind, pos = train_detector.synthetic_clip(train_detector.CLIP_SEED0 + seed)
+        assert clip.dtype == np.int16 and (kind in rc.POSITIVES) == pos
+        kinds.append(kind)
+        x = clip.astype(float)
+        peak = np.abs(x).max()
+        quiet = min(np.sqrt(np.mean(x[i:i + 1600] ** 2)) for i in range(0, len(x) - 1600, 800))
+        floors.append(-np.inf if quiet == 0 else 20 * np.log10(quiet / peak))
+        rows = train_detector.clip_view_samples(train_detector.CLIP_SEED0 + seed)
+        labels = {y for _, y in rows}
+        if pos:
+            assert labels <= {events.NONE, events.class_id(kind)}
+            assert events.class_id(kind) in labels, (seed, kind)
+        else:
+            assert labels == {events.NONE}, (seed, kind)
+        assert rows == train_detector.clip_view_samples(train_detector.CLIP_SEED0 + seed)   # deterministic
+    assert len(set(kinds)) >= 8 and sum(k in rc.POSITIVES for k in kinds) >= 10
+    f = np.array(floors)
+    assert np.any(np.isinf(f)) and np.all(f[np.isfinite(f)] < -15)   # digital silence, and floors well under the sound

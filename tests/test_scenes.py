@@ -150,6 +150,11 @@ def test_background_hours_chunks_are_continuous_and_labelled():
         assert all(30 * k <= l["onset_s"] < l["offset_s"] <= 30 * (k + 1) for l in ls)
     again = next(iter(make_background_hours(7, 16000, hours=2 / 60, chunk_s=30.0, confusers_per_hour=600)))
     assert np.array_equal(again[0], chunks[0][0])
+    assert len({l["class"] for l in labs}) >= 5
+    # the trainer's hard negatives (--siren-minutes): the same stream with sirens only
+    sir = list(make_background_hours(7, 16000, hours=2 / 60, chunk_s=30.0, confusers_per_hour=600,
+                                     confusers=("siren",)))
+    assert {l["class"] for _, ls in sir for l in ls} == {"siren"}
 
 
 def test_write_scene_roundtrip(tmp_path):
