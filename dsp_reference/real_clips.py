@@ -88,8 +88,7 @@ def mixed_view(x, rate, rng):
     return np.clip(np.round(mix * 32768.0), -32768, 32767).astype(np.int16), lead
 
 
-def loudest(x, rate):
-    """Centre sample of the loudest 50 ms of x."""
+def _loudest(x, rate):
     win = int(0.05 * rate)
     v = x.astype(np.float64)
     c = np.concatenate([[0.0], np.cumsum(v * v)])
@@ -131,10 +130,16 @@ def clip_samples(args):
     out = []
     for v in range(views):
         y, start = file_view(x, rate) if v == 0 else mixed_view(x, rate, rng)
-        feat = int_model.features(y, cfg)
-        _, samples = detect_model.run(feat, cfg, collect=True)
-        out += label_samples(samples, feat, row["class"], start, len(x), start + loudest(x, rate), cfg)
+        out += view_samples(y, start, x, row["class"], cfg)
     return out
+
+
+def view_samples(y, start, x, cls, cfg):
+    """Labelled decision samples (label_samples) of one view y (int16) of a clip x of class
+    cls that starts at sample start of y."""
+    feat = int_model.features(y, cfg)
+    _, samples = detect_model.run(feat, cfg, collect=True)
+    return label_samples(samples, feat, cls, start, len(x), start + _loudest(x, cfg["rate"]), cfg)
 
 
 def clip_file_features(args):

@@ -226,13 +226,9 @@ def clip_view_samples(seed):
     clip's quietest 250 ms) and labelled as a real clip is (real_clips.label_samples).  The
     scenes never show an event over a recorder's floor; the real development clips are scored
     that way, and technicians run files."""
-    rate = CFG["rate"]
     clip, kind, pos = synthetic_clip(seed)
-    view, start = real_clips.file_view(clip, rate)
-    feat = int_model.features(view, CFG)
-    _, samples = detect_model.run(feat, CFG, collect=True)
-    rows = real_clips.label_samples(samples, feat, kind if pos else "none", start, len(clip),
-                                    start + real_clips.loudest(clip, rate), CFG)
+    view, start = real_clips.file_view(clip, CFG["rate"])
+    rows = real_clips.view_samples(view, start, clip, kind if pos else "none", CFG)
     return [r for r in rows if r[1] != real_clips.EXCLUDED]
 
 
@@ -254,12 +250,11 @@ def val_background_points(args):
 
 
 def background_samples(args):
-    """None-labelled decision points of minutes of background with confusers (all of them, or
-    only those named in the optional third item: the hard negatives of --siren-minutes)."""
-    seed, minutes = args[:2]
-    extra = {"confusers": args[2]} if len(args) > 2 else {}
+    """None-labelled decision points of minutes of background with the named confusers
+    (CONFUSER_CLASSES, or only sirens: the hard negatives of --siren-minutes)."""
+    seed, minutes, confusers = args
     out = []
-    for chunk, _ in make_background_hours(seed, hours=minutes / 60.0, chunk_s=60.0, **extra):
+    for chunk, _ in make_background_hours(seed, hours=minutes / 60.0, chunk_s=60.0, confusers=confusers):
         feat = int_model.features(to_int16(chunk), CFG)
         _, samples = detect_model.run(feat, CFG, collect=True)
         out += [(x, events.NONE) for _, _, _, x in samples]
@@ -474,7 +469,8 @@ def collect(n_scenes, bg_minutes, n_aug=0, procs=2, late_s=None, table=None, com
         parts = pool.map(scene_samples, seeds, chunksize=4)
         parts += pool.map(aug_scene_samples, [AUG_SEED0 + i for i in range(n_aug)], chunksize=4)
         parts += pool.map(clip_view_samples, [CLIP_SEED0 + i for i in range(n_clips)], chunksize=16)
-        bg = pool.map(background_samples, [(TRAIN_SEED0 + 90000 + k, bg_minutes / nbg) for k in range(nbg)])
+        bg = pool.map(background_samples, [(TRAIN_SEED0 + 90000 + k, bg_minutes / nbg, CONFUSER_CLASSES)
+                                           for k in range(nbg)])
         ns = max(1, int(round(siren_minutes / 15.0))) if siren_minutes > 0 else 0
         bg += pool.map(background_samples, [(TRAIN_SEED0 + 95000 + k, siren_minutes / ns, ("siren",))
                                             for k in range(ns)])
@@ -573,7 +569,7 @@ def validate(thr):
     v["objective"] = v["f1"] - _VAL["fa_weight"] * v["fah"] + LATENCY_WEIGHT * v["gun_fast"]
     if clips:
         v["real"] = real_clips.clip_scores(clips)
-        v["real"]["wrong"] = {c[4]: got for c, (cls, got) in zip(_VAL["clips"], clips)
+        v["real"]["wrong"] = {f: got for (_, _, _, _, f), (cls, got) in zip(_VAL["clips"], clips)
                               if not real_clips.clip_ok(cls, got)}          # file: what it yielded
         rec = [r for r in v["real"]["recall"].values() if r is not None]
         v["objective"] += REAL_RECALL_WEIGHT * float(np.mean(rec)) - REAL_NEG_WEIGHT * v["real"]["negative_fp_rate"]
