@@ -4,7 +4,7 @@
     python -m dsp_reference.train_detector [--scenes 720] [--aug-scenes 300] [--clips N] [--bg-minutes 240]
         [--real DIR] [--cv-folds 4] [--cache FILE] [--val-cache FILE] [--seed 1234] [--rounds 250] [--fa-weight 0.03]
         [--late-s S] [--collect-table FILE|shipped|all] [--compress P] [--siren-minutes M]
-        [--out PATH]
+        [--fa-cap C] [--pin NAME=VALUE ...] [--out PATH]
 
 Deterministic: training scenes use seeds TRAIN_SEED0.. and AUG_SEED0.., clips CLIP_SEED0.., the threshold
 validation scenes VAL_SEED0.. (all disjoint from the evaluation seeds in
@@ -26,7 +26,8 @@ host_tools/evaluate.py); the boosting uses its own seeded generator.  Steps:
      recording source), so every real clip can be scored by a model that never saw its source;
   4. per-class confidence thresholds (and the early-gunshot and class-switch ones) by coordinate
      search on held-out validation scenes + background + the real clips out of fold (objective
-     in validate()); their decision points are traced once and replayed per candidate;
+     in validate(); --fa-cap caps the false alarms per hour, --pin leaves thresholds out); their
+     decision points are traced once and replayed per candidate;
   5. render the table module (PARAMS + NTREES + NODES, one bytes object per tree) and write the
      cross-validated real-clip results with the table's fingerprint to eval/train_cv.json.
 """
@@ -67,6 +68,8 @@ VAL_BG_MINUTES = 480.0   # validation background: at 60 min a false-alarm rate o
                          # thresholds chosen at 0 false alarms/h there gave 4/h in `make eval`; at 150
                          # min the shipped sixth table scored 1.2/h, at 480 min 2.1/h
 LATENCY_WEIGHT = 0.2     # ... + this x share of matched gunshots reported within 0.3 s of the onset
+FA_CAP = None            # --fa-cap: false alarms per hour on the validation background that no gain
+#                          elsewhere buys (validate(); None for the shipped table: only the weight)
 OUT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "firmware", "node",
                    "detect_table.py")
 REAL_VIEWS = 6           # per real clip: the file view + 5 mixes into synthetic backgrounds
@@ -567,6 +570,7 @@ def validate(thr):
              if r[i]["class"] == "gunshot"]
     v["gun_fast"] = float(np.mean(quick)) if quick else 0.0
     v["objective"] = v["f1"] - _VAL["fa_weight"] * v["fah"] + LATENCY_WEIGHT * v["gun_fast"]
+    cap_objective(v, _VAL.get("fa_cap"))
     if clips:
         v["real"] = real_clips.clip_scores(clips)
         v["real"]["wrong"] = {f: got for (_, _, _, _, f), (cls, got) in zip(_VAL["clips"], clips)
@@ -574,6 +578,13 @@ def validate(thr):
         rec = [r for r in v["real"]["recall"].values() if r is not None]
         v["objective"] += REAL_RECALL_WEIGHT * float(np.mean(rec)) - REAL_NEG_WEIGHT * v["real"]["negative_fp_rate"]
     return v
+
+
+def cap_objective(v, cap):
+    """Put validate() scores v with more false alarms per hour than cap (None: no cap) below every
+    candidate within it (the objective's other terms span less than 3), the fewer the better."""
+    if cap is not None and v["fah"] > cap:
+        v["objective"] -= 10.0 + v["fah"] - cap
 
 
 def _prime(model, point_lists):
@@ -621,13 +632,16 @@ def validation_points(val_per_snr, val_bg_minutes, procs=2, cache=None):
 
 
 def tune_thresholds(model, val_per_snr, val_bg_minutes, clips=None, cv=None, folds=CV_FOLDS, procs=2,
-                    fa_weight=FA_WEIGHT, passes=SEARCH_PASSES, val_cache=None):
+                    fa_weight=FA_WEIGHT, passes=SEARCH_PASSES, val_cache=None, pinned=None, fa_cap=FA_CAP):
     """Coordinate search of the confidence thresholds on held-out synthetic scenes and, when
     given, the real clips scored out of fold (clips from real_clip_points, cv from
-    cv_models), weighing a false alarm per hour by fa_weight.  The material's decision points
+    cv_models), weighing a false alarm per hour by fa_weight and, with fa_cap, putting every
+    candidate with more false alarms per hour than fa_cap below those within it.  The material's decision points
     are traced once (they do not depend on the thresholds); each candidate replays them.
+    pinned: {threshold: value} set and left out of the search.
     Returns (thresholds, validate() scores at them)."""
     _VAL["fa_weight"] = fa_weight
+    _VAL["fa_cap"] = fa_cap
     _VAL["scenes"], _VAL["bg"] = validation_points(val_per_snr, val_bg_minutes, procs, val_cache)
     _VAL["clips"] = [(c, real_clips.fold_of(f, folds), pts, st, f) for c, f, pts, st in clips] if cv else None
     _VAL["model"] = model
@@ -635,11 +649,12 @@ def tune_thresholds(model, val_per_snr, val_bg_minutes, clips=None, cv=None, fol
     _prime(model, [p for p, _ in _VAL["scenes"]] + [p for p, _ in _VAL["bg"]])
     for k, m in enumerate(cv or ()):
         _prime(m, [pts for _, fold, pts, _, _ in _VAL["clips"] if fold == k])
-    thr = {k: T.PARAMS[k] for k in THRESHOLDS}  # from the shipped thresholds
+    pinned = pinned or {}
+    thr = {k: pinned.get(k, T.PARAMS[k]) for k in THRESHOLDS}  # from the shipped thresholds
     best = validate(thr)
     for _ in range(passes):
         start = dict(thr)
-        for k in THRESHOLDS:
+        for k in [k for k in THRESHOLDS if k not in pinned]:
             for v in THRESHOLD_GRID:
                 if v == thr[k]:
                     continue
@@ -655,6 +670,19 @@ def tune_thresholds(model, val_per_snr, val_bg_minutes, clips=None, cv=None, fol
         if thr == start:
             break
     return thr, best
+
+
+def parse_pins(pins, ap):
+    """{threshold: value} of --pin NAME=VALUE arguments (an unknown name or a value outside 0..101
+    is a usage error)."""
+    out = {}
+    for p in pins:
+        name, _, val = p.partition("=")
+        if name not in THRESHOLDS or not val.strip().lstrip("-").isdigit() or not 0 <= int(val) <= 101:
+            ap.error("--pin %r: expected NAME=VALUE with NAME one of %s and VALUE 0..101 (101: never)"
+                     % (p, ", ".join(THRESHOLDS)))
+        out[name] = int(val)
+    return out
 
 
 def main(argv=None):
@@ -692,13 +720,27 @@ def main(argv=None):
                     "%(default)s; applies when samples are collected, not to an existing --cache)")
     ap.add_argument("--fa-weight", type=float, default=FA_WEIGHT,
                     help="threshold objective: weight of a false alarm per hour against mean F1")
+    ap.add_argument("--fa-cap", type=float, default=FA_CAP,
+                    help="threshold search: false alarms per hour on the validation background that no gain "
+                    "elsewhere may buy (default: none, only --fa-weight)")
+    ap.add_argument("--pin", action="append", default=[], metavar="NAME=VALUE",
+                    help="set a threshold (%s) and leave it out of the search; repeatable" % ", ".join(THRESHOLDS))
     a = ap.parse_args(argv)
+    pinned = parse_pins(a.pin, ap)
     if a.cache and os.path.exists(a.cache):
         d = np.load(a.cache)
         Xs, ys, Xr, yr, files = d["X"], d["y"], d["Xr"], d["yr"], d["files"]
         by = str(d["collected_by"]) if "collected_by" in d.files else "not recorded"
         n_clips = int(d["clips"]) if "clips" in d.files else 0
         n_siren = float(d["siren_minutes"]) if "siren_minutes" in d.files else 0.0
+        # the header reports what the cache holds, not what this run asked for (caches written
+        # before the fourteenth stop do not say: the arguments stand in)
+        if "scenes" in d.files:
+            got = (int(d["scenes"]), int(d["aug_scenes"]), float(d["bg_minutes"]))
+            if got != (a.scenes, a.aug_scenes, a.bg_minutes):
+                print("%s holds %d + %d scenes and %g min of background: the table header says so"
+                      % ((a.cache,) + got), file=sys.stderr)
+            a.scenes, a.aug_scenes, a.bg_minutes = got
     else:
         table = load_table(a.collect_table)
         by = collector(table, a.late_s, a.compress)
@@ -709,7 +751,7 @@ def main(argv=None):
             (np.zeros((0, detect_model.NSEGF), dtype=np.int64), np.zeros(0, dtype=np.int64), np.array([], dtype=str))
         if a.cache:
             np.savez(a.cache, X=Xs, y=ys, Xr=Xr, yr=yr, files=files, collected_by=by, clips=n_clips,
-                     siren_minutes=n_siren)
+                     siren_minutes=n_siren, scenes=a.scenes, aug_scenes=a.aug_scenes, bg_minutes=a.bg_minutes)
     if not len(yr):
         print("no real clips at %r: training on synthetic material only" % a.real, file=sys.stderr)
     X = np.concatenate([Xs, Xr])
@@ -723,21 +765,25 @@ def main(argv=None):
         clips = real_clip_points(a.real)
         cvf = cv_models(Xs, ys, Xr, yr, files, a.cv_folds, a.real_weight, boost)
     thr, best = tune_thresholds(model, a.val_per_snr, a.val_bg_minutes, clips, cvf, a.cv_folds,
-                                fa_weight=a.fa_weight, passes=a.passes, val_cache=a.val_cache)
+                                fa_weight=a.fa_weight, passes=a.passes, val_cache=a.val_cache, pinned=pinned,
+                                fa_cap=a.fa_cap)
     cv = best["real"]
     stats = "%d samples (%s), %d + %d chain-augmented scenes, %s%g min background%s, %d real-clip rows " \
             "(weight %g), train acc %.3f;\n# thresholds %s from %d validation scenes + %g min (val F1 %s, %.1f FA/h, " \
-            "false-alarm weight %g, %d search passes, boosting seed %d, objective %.4f)" % (
+            "false-alarm weight %g%s, %d search passes, boosting seed %d, objective %.4f)" % (
                 len(y), "/".join(str(int(v)) for v in np.bincount(y, minlength=events.NCLASSES)), a.scenes,
                 a.aug_scenes, "%d synthetic clips, " % n_clips if n_clips else "", a.bg_minutes,
                 " + %g with sirens only" % n_siren if n_siren else "", len(yr),
                 a.real_weight, float(np.mean(pred == y)), thr,
                 6 * a.val_per_snr, a.val_bg_minutes, {c: round(x, 3) for c, x in best["per"].items()}, best["fah"],
-                a.fa_weight, a.passes, a.seed, best["objective"])
+                a.fa_weight, ("" if a.fa_cap is None else ", cap %g FA/h" % a.fa_cap) +
+                ("".join(", %s pinned" % k for k in pinned)), a.passes, a.seed, best["objective"])
     if cv:
         cv.update({"table_id": detect_model.table_id(model), "folds": a.cv_folds,
                    "grouping": "recording source (real_clips.group_of)", "views_per_clip": a.real_views,
                    "real_weight": a.real_weight, "thresholds": thr, "fa_weight": a.fa_weight})
+        if a.fa_cap is not None or pinned:
+            cv.update({"fa_cap": a.fa_cap, "pinned": sorted(pinned)})
         os.makedirs(os.path.dirname(os.path.abspath(a.cv_out)), exist_ok=True)
         with open(a.cv_out, "w") as f:
             json.dump(cv, f, indent=1)

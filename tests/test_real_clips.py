@@ -249,3 +249,56 @@ def test_synthetic_clips_are_lone_sounds_over_a_recorder_floor_labelled_as_real_
     assert len(set(kinds)) >= 8 and sum(k in rc.POSITIVES for k in kinds) >= 10
     f = np.array(floors)
     assert np.any(np.isinf(f)) and np.all(f[np.isfinite(f)] < -15)   # digital silence, and floors well under the sound
+
+
+def test_threshold_search_keeps_pinned_thresholds_and_the_false_alarm_cap(monkeypatch):
+    # a made-up validation: a lower scream threshold gains F1 and raises false alarms, glass is
+    # best at 80; the search itself (tune_thresholds) is the real one
+    monkeypatch.setattr(train_detector, "validation_points", lambda *a, **k: ([], []))
+
+    def fake_validate(thr):
+        fah = (101 - thr["conf_scream"]) / 10.0
+        v = {"per": {}, "real": None, "gun_fast": 0.0, "fah": fah,
+             "objective": 1.0 - abs(thr["conf_glass"] - 80) / 100.0 + (101 - thr["conf_scream"]) / 100.0 - 0.03 * fah}
+        train_detector.cap_objective(v, train_detector._VAL["fa_cap"])
+        return v
+
+    monkeypatch.setattr(train_detector, "validate", fake_validate)
+    thr, best = train_detector.tune_thresholds(None, 1, 1.0, pinned={"conf_glass": 98})
+    assert thr["conf_glass"] == 98 and thr["conf_scream"] == min(train_detector.THRESHOLD_GRID)
+    assert best["fah"] > 5
+    thr, best = train_detector.tune_thresholds(None, 1, 1.0, fa_cap=1.0)
+    assert thr["conf_glass"] == 80 and thr["conf_scream"] == 92 and best["fah"] <= 1.0   # 91 is not on the grid
+    v = {"fah": 3.0, "objective": 1.5}
+    train_detector.cap_objective(v, None)
+    assert v["objective"] == 1.5
+    train_detector.cap_objective(v, 1.0)
+    assert v["objective"] < -10
+
+
+def test_pins_are_checked(capsys):
+    ap = train_detector.argparse.ArgumentParser()
+    assert train_detector.parse_pins(["conf_mid_scream=101", "conf_glass=90"], ap) == {
+        "conf_mid_scream": 101, "conf_glass": 90}
+    for bad in ("conf_screams=90", "conf_scream=102", "conf_scream", "conf_scream=high"):
+        with pytest.raises(SystemExit):
+            train_detector.parse_pins([bad], ap)
+        assert "--pin" in capsys.readouterr().err
+
+
+def test_a_cached_run_reports_the_material_the_cache_holds(tmp_path, capsys):
+    # a run from a --cache names the scenes and background minutes the cache was collected
+    # from, not the (default) arguments of this run
+    rng = np.random.default_rng(3)
+    X = rng.integers(0, 2000, size=(400, detect_model.NSEGF))
+    y = np.arange(400) % events.NCLASSES
+    cache, out = tmp_path / "s.npz", tmp_path / "table.py"
+    np.savez(cache, X=X, y=y, Xr=np.zeros((0, detect_model.NSEGF), dtype=np.int64), yr=np.zeros(0, dtype=np.int64),
+             files=np.array([], dtype=str), collected_by="a test", clips=0, siren_minutes=0.0,
+             scenes=30, aug_scenes=10, bg_minutes=15.0)
+    train_detector.main(["--cache", str(cache), "--real", "", "--cv-folds", "0", "--val-per-snr", "1",
+                         "--val-bg-minutes", "1", "--rounds", "1", "--passes", "0", "--out", str(out),
+                         "--val-cache", str(tmp_path / "v.pkl")])
+    head = out.read_text()
+    assert "30 + 10 chain-augmented scenes, 15 min background" in head
+    assert "holds 30 + 10 scenes and 15 min of background" in capsys.readouterr().err
