@@ -252,6 +252,13 @@ def val_background_points(args):
     return out
 
 
+def _bg_jobs(seed0, minutes, *extra):
+    """Worker arguments (seed, minutes, *extra) that split minutes of background into pieces of
+    about 15 min, seeded seed0, seed0 + 1, ... (none for no minutes)."""
+    n = max(1, int(round(minutes / 15.0))) if minutes > 0 else 0
+    return [(seed0 + k, minutes / n) + extra for k in range(n)]
+
+
 def background_samples(args):
     """None-labelled decision points of minutes of background with the named confusers
     (CONFUSER_CLASSES, or only sirens: the hard negatives of --siren-minutes)."""
@@ -467,16 +474,12 @@ def collect(n_scenes, bg_minutes, n_aug=0, procs=2, late_s=None, table=None, com
     Which points exist depends on the decisions (an emitted event ends its segment's early and
     interim decisions), so on the table that makes them: table (load_table), else the shipped."""
     seeds = [TRAIN_SEED0 + i for i in range(n_scenes)]
-    nbg = max(1, int(round(bg_minutes / 15.0)))
     with Pool(procs, initializer=_collect_init, initargs=(late_s, table, compress)) as pool:
         parts = pool.map(scene_samples, seeds, chunksize=4)
         parts += pool.map(aug_scene_samples, [AUG_SEED0 + i for i in range(n_aug)], chunksize=4)
         parts += pool.map(clip_view_samples, [CLIP_SEED0 + i for i in range(n_clips)], chunksize=16)
-        bg = pool.map(background_samples, [(TRAIN_SEED0 + 90000 + k, bg_minutes / nbg, CONFUSER_CLASSES)
-                                           for k in range(nbg)])
-        ns = max(1, int(round(siren_minutes / 15.0))) if siren_minutes > 0 else 0
-        bg += pool.map(background_samples, [(TRAIN_SEED0 + 95000 + k, siren_minutes / ns, ("siren",))
-                                            for k in range(ns)])
+        bg = pool.map(background_samples, _bg_jobs(TRAIN_SEED0 + 90000, bg_minutes, CONFUSER_CLASSES))
+        bg += pool.map(background_samples, _bg_jobs(TRAIN_SEED0 + 95000, siren_minutes, ("siren",)))
     rows = [r for p in parts + bg for r in p]
     X = np.array([r[0] for r in rows], dtype=np.int64)
     y = np.array([r[1] for r in rows], dtype=np.int64)
@@ -620,11 +623,9 @@ def validation_points(val_per_snr, val_bg_minutes, procs=2, cache=None):
         print("validation cache %s is for other material or another segmenter: tracing again" % cache,
               file=sys.stderr)
     jobs = [(VAL_SEED0 + 100 * k + i, snr) for k, snr in enumerate(SNRS) for i in range(val_per_snr)]
-    nbg = max(1, int(round(val_bg_minutes / 15.0)))
     with Pool(procs) as pool:
         scenes = pool.map(val_scene_points, jobs, chunksize=4)
-        bg = [c for p in pool.map(val_background_points, [(VAL_SEED0 + 10000 + k, val_bg_minutes / nbg)
-                                                          for k in range(nbg)]) for c in p]
+        bg = [c for p in pool.map(val_background_points, _bg_jobs(VAL_SEED0 + 10000, val_bg_minutes)) for c in p]
     if cache:
         with open(cache, "wb") as f:
             pickle.dump((key, scenes, bg), f)
@@ -678,7 +679,7 @@ def parse_pins(pins, ap):
     out = {}
     for p in pins:
         name, _, val = p.partition("=")
-        if name not in THRESHOLDS or not val.strip().lstrip("-").isdigit() or not 0 <= int(val) <= 101:
+        if name not in THRESHOLDS or not val.strip().isdigit() or not 0 <= int(val) <= 101:
             ap.error("--pin %r: expected NAME=VALUE with NAME one of %s and VALUE 0..101 (101: never)"
                      % (p, ", ".join(THRESHOLDS)))
         out[name] = int(val)
@@ -731,27 +732,26 @@ def main(argv=None):
         d = np.load(a.cache)
         Xs, ys, Xr, yr, files = d["X"], d["y"], d["Xr"], d["yr"], d["files"]
         by = str(d["collected_by"]) if "collected_by" in d.files else "not recorded"
-        n_clips = int(d["clips"]) if "clips" in d.files else 0
-        n_siren = float(d["siren_minutes"]) if "siren_minutes" in d.files else 0.0
-        # the header reports what the cache holds, not what this run asked for (caches written
-        # before the fourteenth stop do not say: the arguments stand in)
-        if "scenes" in d.files:
-            got = (int(d["scenes"]), int(d["aug_scenes"]), float(d["bg_minutes"]))
-            if got != (a.scenes, a.aug_scenes, a.bg_minutes):
-                print("%s holds %d + %d scenes and %g min of background: the table header says so"
-                      % ((a.cache,) + got), file=sys.stderr)
-            a.scenes, a.aug_scenes, a.bg_minutes = got
+        # the header reports what the cache holds, not what this run asked for; a cache written
+        # before clips / sirens existed had none, and one written before the fourteenth stop does
+        # not give its scene counts and background minutes: the arguments stand in
+        asked = (a.scenes, a.aug_scenes, a.bg_minutes)
+        for key, unsaid in (("clips", 0), ("siren_minutes", 0.0), ("scenes", a.scenes),
+                            ("aug_scenes", a.aug_scenes), ("bg_minutes", a.bg_minutes)):
+            setattr(a, key, type(unsaid)(d[key]) if key in d.files else unsaid)
+        if (a.scenes, a.aug_scenes, a.bg_minutes) != asked:
+            print("%s holds %d + %d scenes and %g min of background: the table header says so"
+                  % (a.cache, a.scenes, a.aug_scenes, a.bg_minutes), file=sys.stderr)
     else:
         table = load_table(a.collect_table)
         by = collector(table, a.late_s, a.compress)
         Xs, ys = collect(a.scenes, a.bg_minutes, a.aug_scenes, late_s=a.late_s, table=table, compress=a.compress,
                          n_clips=a.clips, siren_minutes=a.siren_minutes)
-        n_clips, n_siren = a.clips, a.siren_minutes
         Xr, yr, files = collect_real(a.real, a.real_views, table=table) if a.real else \
             (np.zeros((0, detect_model.NSEGF), dtype=np.int64), np.zeros(0, dtype=np.int64), np.array([], dtype=str))
         if a.cache:
-            np.savez(a.cache, X=Xs, y=ys, Xr=Xr, yr=yr, files=files, collected_by=by, clips=n_clips,
-                     siren_minutes=n_siren, scenes=a.scenes, aug_scenes=a.aug_scenes, bg_minutes=a.bg_minutes)
+            np.savez(a.cache, X=Xs, y=ys, Xr=Xr, yr=yr, files=files, collected_by=by, clips=a.clips,
+                     siren_minutes=a.siren_minutes, scenes=a.scenes, aug_scenes=a.aug_scenes, bg_minutes=a.bg_minutes)
     if not len(yr):
         print("no real clips at %r: training on synthetic material only" % a.real, file=sys.stderr)
     X = np.concatenate([Xs, Xr])
@@ -772,8 +772,8 @@ def main(argv=None):
             "(weight %g), train acc %.3f;\n# thresholds %s from %d validation scenes + %g min (val F1 %s, %.1f FA/h, " \
             "false-alarm weight %g%s, %d search passes, boosting seed %d, objective %.4f)" % (
                 len(y), "/".join(str(int(v)) for v in np.bincount(y, minlength=events.NCLASSES)), a.scenes,
-                a.aug_scenes, "%d synthetic clips, " % n_clips if n_clips else "", a.bg_minutes,
-                " + %g with sirens only" % n_siren if n_siren else "", len(yr),
+                a.aug_scenes, "%d synthetic clips, " % a.clips if a.clips else "", a.bg_minutes,
+                " + %g with sirens only" % a.siren_minutes if a.siren_minutes else "", len(yr),
                 a.real_weight, float(np.mean(pred == y)), thr,
                 6 * a.val_per_snr, a.val_bg_minutes, {c: round(x, 3) for c, x in best["per"].items()}, best["fah"],
                 a.fa_weight, ("" if a.fa_cap is None else ", cap %g FA/h" % a.fa_cap) +
