@@ -3,7 +3,7 @@
 
     python -m dsp_reference.train_detector [--scenes 720] [--aug-scenes 300] [--clips N] [--bg-minutes 240]
         [--real DIR] [--cv-folds 4] [--cache FILE] [--val-cache FILE] [--seed 1234] [--rounds 250] [--fa-weight 0.03]
-        [--late-s S] [--collect-table FILE|shipped|all] [--compress P] [--siren-minutes M]
+        [--late-s S] [--collect-table FILE|shipped|all] [--compress P] [--colour P] [--siren-minutes M]
         [--fa-cap C] [--pin NAME=VALUE ...] [--out PATH]
 
 Deterministic: training scenes use seeds TRAIN_SEED0.. and AUG_SEED0.., clips CLIP_SEED0.., the threshold
@@ -78,6 +78,8 @@ SIREN_MINUTES = 0.0      # --siren-minutes: background with sirens only (backgro
 N_CLIPS = 0              # --clips: synthetic clips fed as files (clip_view_samples; 0 for the shipped table)
 P_COMPRESS = 0.0         # --compress: share of recording chains (aug scenes) with a compressor (compress());
 #                          0 for the shipped table (0.4: docs/detector.md, twelfth version, tried)
+P_COLOUR = 0.0           # --colour: share of recording chains with a recorder's colouring (colour_gain());
+#                          0 for the shipped table
 CV_FOLDS = 4
 LATE_S = None            # --late-s: a scream/glass segment starting this long after the onset is left out
 #                          (_label); None = kept, as for the shipped table
@@ -147,8 +149,9 @@ def scene_samples(seed):
 
 
 def recording_chain(x, rng, rate):
-    """A consumer recording chain: random low-pass (1.8-7 kHz corner, order 1-3) and, with
-    probability P_COMPRESS, a fast compressor (compress())."""
+    """A consumer recording chain: random low-pass (1.8-7 kHz corner, order 1-3), with
+    probability P_COMPRESS a fast compressor (compress()) and with probability P_COLOUR a
+    recorder's colouring (colour_gain())."""
     f = np.fft.rfftfreq(len(x), 1.0 / rate)
     fc = float(np.exp(rng.uniform(np.log(1800), np.log(7000))))
     order = int(rng.integers(1, 4))
@@ -156,7 +159,20 @@ def recording_chain(x, rng, rate):
     if rng.random() < P_COMPRESS:
         y = compress(y, rate, below_db=rng.uniform(10, 30), ratio=float(np.exp(rng.uniform(np.log(3), np.log(30)))),
                      attack_s=rng.uniform(0.001, 0.005), release_s=float(np.exp(rng.uniform(np.log(0.03), np.log(0.3)))))
+    if P_COLOUR and rng.random() < P_COLOUR:     # no draw when off: the shipped table's samples stay
+        y = np.fft.irfft(np.fft.rfft(y) * colour_gain(rng)(f), len(y))
     return y
+
+
+def colour_gain(rng):
+    """Amplitude gain of a recorder's colouring, as a function of frequency (Hz): one broad
+    resonance or dip (centre 300-5000 Hz log-uniform, -12..+15 dB, 0.4-1.5 octaves wide).  The
+    real gunshot series the detector misses out of fold differ mostly in colour: one is loudest
+    at 2-4 kHz (UrbanSound8K 46656), one is bassy (145608), one's shots are dry and low (157207)."""
+    fc = float(np.exp(rng.uniform(np.log(300), np.log(5000))))
+    g = 10 ** (rng.uniform(-12, 15) / 20)
+    bw = rng.uniform(0.4, 1.5)
+    return lambda f: 1 + (g - 1) * np.exp(-0.5 * (np.log2(np.maximum(f, 1.0) / fc) / bw) ** 2)
 
 
 def compress(x, rate, below_db, ratio, attack_s, release_s, block_s=0.001):
@@ -448,10 +464,11 @@ def steer(table):
     detect_model._SHIPPED = None
 
 
-def collector(table, late_s, compress=0.0):
+def collector(table, late_s, compress=0.0, colour=0.0):
     """What made the decisions while samples were collected (table fingerprint and thresholds),
     for the table header and the --cache file."""
-    late = ("" if late_s is None else ", late-s %g" % late_s) + (", compress %g" % compress if compress else "")
+    late = ("" if late_s is None else ", late-s %g" % late_s) + (", compress %g" % compress if compress else "") + \
+        (", colour %g" % colour if colour else "")
     if getattr(table, "all_points", False):
         return "every decision point (no table decides)" + late
     t = T if table is None else table
@@ -459,22 +476,23 @@ def collector(table, late_s, compress=0.0):
         "%s %d" % (k[5:], t.PARAMS[k]) for k in THRESHOLDS), late)
 
 
-def _collect_init(late_s, table, compress=0.0):
+def _collect_init(late_s, table, compress=0.0, colour=0.0):
     # _label reads LATE_S, recording_chain P_COMPRESS and the detector detect_model.T in the
     # workers: set them there (globals set in main() reach forked workers only, not spawned ones)
-    global LATE_S, P_COMPRESS
+    global LATE_S, P_COMPRESS, P_COLOUR
     LATE_S = late_s
     P_COMPRESS = compress
+    P_COLOUR = colour
     steer(table)
 
 
 def collect(n_scenes, bg_minutes, n_aug=0, procs=2, late_s=None, table=None, compress=0.0, n_clips=0,
-            siren_minutes=0.0):
+            siren_minutes=0.0, colour=0.0):
     """(X, y) of the training decision points: scenes, chain-augmented scenes, clips (clip_view_samples), background.
     Which points exist depends on the decisions (an emitted event ends its segment's early and
     interim decisions), so on the table that makes them: table (load_table), else the shipped."""
     seeds = [TRAIN_SEED0 + i for i in range(n_scenes)]
-    with Pool(procs, initializer=_collect_init, initargs=(late_s, table, compress)) as pool:
+    with Pool(procs, initializer=_collect_init, initargs=(late_s, table, compress, colour)) as pool:
         parts = pool.map(scene_samples, seeds, chunksize=4)
         parts += pool.map(aug_scene_samples, [AUG_SEED0 + i for i in range(n_aug)], chunksize=4)
         parts += pool.map(clip_view_samples, [CLIP_SEED0 + i for i in range(n_clips)], chunksize=16)
@@ -719,6 +737,10 @@ def main(argv=None):
     ap.add_argument("--compress", type=float, default=P_COMPRESS,
                     help="share of the chain-augmented scenes recorded through a compressor (default "
                     "%(default)s; applies when samples are collected, not to an existing --cache)")
+    ap.add_argument("--colour", type=float, default=P_COLOUR,
+                    help="share of the recording chains (chain-augmented scenes, synthetic clips) with a "
+                    "recorder's colouring, a broad resonance or dip (default %(default)s; applies when samples "
+                    "are collected, not to an existing --cache)")
     ap.add_argument("--fa-weight", type=float, default=FA_WEIGHT,
                     help="threshold objective: weight of a false alarm per hour against mean F1")
     ap.add_argument("--fa-cap", type=float, default=FA_CAP,
@@ -744,8 +766,9 @@ def main(argv=None):
                   % (a.cache, a.scenes, a.aug_scenes, a.bg_minutes), file=sys.stderr)
     else:
         table = load_table(a.collect_table)
-        by = collector(table, a.late_s, a.compress)
+        by = collector(table, a.late_s, a.compress, a.colour)
         Xs, ys = collect(a.scenes, a.bg_minutes, a.aug_scenes, late_s=a.late_s, table=table, compress=a.compress,
+                         colour=a.colour,
                          n_clips=a.clips, siren_minutes=a.siren_minutes)
         Xr, yr, files = collect_real(a.real, a.real_views, table=table) if a.real else \
             (np.zeros((0, detect_model.NSEGF), dtype=np.int64), np.zeros(0, dtype=np.int64), np.array([], dtype=str))

@@ -226,6 +226,26 @@ def test_the_recording_chain_compressor_holds_a_shot_tail_up(monkeypatch):
     assert abs(got / n - train_detector.P_COMPRESS) < 0.12
 
 
+def test_the_recording_chain_colouring_is_one_broad_resonance_or_dip_and_off_by_default(monkeypatch):
+    rate = 16000
+    f = np.fft.rfftfreq(4096, 1.0 / rate)
+    for s in range(50):                          # one bump or dip: its extreme inside 300-5000 Hz,
+        db = 20 * np.log10(train_detector.colour_gain(np.random.default_rng(s))(f))   # within -12..+15 dB,
+        k = int(np.argmax(np.abs(db)))                                                 # flat far from it
+        assert 280 <= f[k] <= 5200 and -12.01 <= db[k] <= 15.01
+        assert np.all(np.diff(db[: k + 1]) * np.sign(db[k]) >= -1e-9)                  # monotone up to it
+        assert np.all(np.diff(db[k:]) * np.sign(db[k]) <= 1e-9)                        # and down after
+        assert abs(db[f <= 20]).max() < 0.5 * abs(db[k]) + 1e-9
+    # off (the shipped recipe): the chain draws no colouring, so its output and its use of the
+    # generator are what they were before the option existed; on: a share of the chains differ
+    x = np.random.default_rng(3).standard_normal(rate)
+    plain = [train_detector.recording_chain(x, np.random.default_rng(s), rate) for s in range(40)]
+    monkeypatch.setattr(train_detector, "P_COLOUR", 0.5)
+    col = [train_detector.recording_chain(x, np.random.default_rng(s), rate) for s in range(40)]
+    same = sum(np.array_equal(a, b) for a, b in zip(plain, col))
+    assert 8 <= same <= 32
+
+
 def test_synthetic_clips_are_lone_sounds_over_a_recorder_floor_labelled_as_real_clips_are():
     # clip_view_samples: one event or confuser over a quiet floor (or digital silence), fed as a
     # file; a positive clip gives rows of its class where it is loud, a confuser only none
