@@ -78,8 +78,8 @@ SIREN_MINUTES = 0.0      # --siren-minutes: background with sirens only (backgro
 N_CLIPS = 0              # --clips: synthetic clips fed as files (clip_view_samples; 0 for the shipped table)
 P_COMPRESS = 0.0         # --compress: share of recording chains (aug scenes) with a compressor (compress());
 #                          0 for the shipped table (0.4: docs/detector.md, twelfth version, tried)
-P_COLOUR = 0.0           # --colour: share of recording chains with a recorder's colouring (colour_gain());
-#                          0 for the shipped table
+P_COLOUR = 0.6           # --colour: share of recording chains with a recorder's colouring (colour_gain());
+#                          0.6 for the shipped table (thirteenth version; 0 up to the twelfth)
 CV_FOLDS = 4
 LATE_S = None            # --late-s: a scream/glass segment starting this long after the onset is left out
 #                          (_label); None = kept, as for the shipped table
@@ -159,7 +159,7 @@ def recording_chain(x, rng, rate):
     if rng.random() < P_COMPRESS:
         y = compress(y, rate, below_db=rng.uniform(10, 30), ratio=float(np.exp(rng.uniform(np.log(3), np.log(30)))),
                      attack_s=rng.uniform(0.001, 0.005), release_s=float(np.exp(rng.uniform(np.log(0.03), np.log(0.3)))))
-    if P_COLOUR and rng.random() < P_COLOUR:     # no draw when off: the shipped table's samples stay
+    if P_COLOUR and rng.random() < P_COLOUR:     # no draw when off: the twelfth table's samples stay
         y = np.fft.irfft(np.fft.rfft(y) * colour_gain(rng)(f), len(y))
     return y
 
