@@ -254,6 +254,11 @@ def targets(res):
         if out["%s_f1_snr_5" % c] is not None:
             ok["%s_f1_snr_5" % c] = out["%s_f1_snr_5" % c] >= TARGETS["f1_min_snr_5"]
     ok["fa_per_hour"] = res["false_alarms"]["per_hour"] <= TARGETS["fa_per_hour_max"]
+    for c in CLASSES:       # every detection within 0.3 s of the onset (gunshot) / end (others)
+        lat = b["latency"].get(c)
+        if lat:
+            out["latency_%s_max_s" % c] = lat["max_s"]
+            ok["latency_%s" % c] = lat["max_s"] <= TARGETS["latency_max_s"]
     if res.get("real"):
         # the table may have been trained on these clips: judge by the cross-validated figures then
         real = res["real"]["cross_validated"] or res["real"]

@@ -48,3 +48,18 @@ def test_latency_definition():
     est = [{"class": "gunshot", "onset_s": 1.01, "report_s": 1.2}, {"class": "scream", "onset_s": 3.0, "report_s": 4.1}]
     lat = evaluate.latency(est, ref, [(0, 0), (1, 1)])
     assert lat["gunshot"] == [pytest.approx(0.2)] and lat["scream"] == [pytest.approx(0.1)]
+
+
+def test_latency_target_judges_every_detection():
+    # the target: every report within 0.3 s of the onset (gunshot) or the end (others); one late
+    # report fails it whatever the share within 0.3 s
+    def res(gun, scream):
+        cls = {"f1": 1.0, "error_rate": 0.0}
+        return {"benchmark": {"by_snr": {"10": {"classes": {c: cls for c in evaluate.CLASSES}}},
+                              "latency": {"gunshot": evaluate._lat_summary(gun),
+                                          "scream": evaluate._lat_summary(scream), "glass_break": None}},
+                "false_alarms": {"per_hour": 0.0}}
+    t = evaluate.targets(res([0.2] * 99 + [0.31], [-1.0, 0.3]))
+    assert t["met"]["latency_gunshot"] is False and t["values"]["latency_gunshot_max_s"] == pytest.approx(0.31)
+    assert t["met"]["latency_scream"] is True and "latency_glass_break" not in t["met"]
+    assert evaluate.targets(res([0.1, 0.3], [0.0]))["met"]["latency_gunshot"] is True
