@@ -464,7 +464,7 @@ def steer(table):
     detect_model._SHIPPED = None
 
 
-def collector(table, late_s, compress=0.0, colour=0.0):
+def collector(table, late_s, compress=0.0, colour=P_COLOUR):
     """What made the decisions while samples were collected (table fingerprint and thresholds),
     for the table header and the --cache file."""
     late = ("" if late_s is None else ", late-s %g" % late_s) + (", compress %g" % compress if compress else "") + \
@@ -476,7 +476,7 @@ def collector(table, late_s, compress=0.0, colour=0.0):
         "%s %d" % (k[5:], t.PARAMS[k]) for k in THRESHOLDS), late)
 
 
-def _collect_init(late_s, table, compress=0.0, colour=0.0):
+def _collect_init(late_s, table, compress=0.0, colour=P_COLOUR):
     # _label reads LATE_S, recording_chain P_COMPRESS and the detector detect_model.T in the
     # workers: set them there (globals set in main() reach forked workers only, not spawned ones)
     global LATE_S, P_COMPRESS, P_COLOUR
@@ -487,7 +487,7 @@ def _collect_init(late_s, table, compress=0.0, colour=0.0):
 
 
 def collect(n_scenes, bg_minutes, n_aug=0, procs=2, late_s=None, table=None, compress=0.0, n_clips=0,
-            siren_minutes=0.0, colour=0.0):
+            siren_minutes=0.0, colour=P_COLOUR):
     """(X, y) of the training decision points: scenes, chain-augmented scenes, clips (clip_view_samples), background.
     Which points exist depends on the decisions (an emitted event ends its segment's early and
     interim decisions), so on the table that makes them: table (load_table), else the shipped."""

@@ -184,7 +184,7 @@ def test_collect_table_steers_which_decision_points_exist(tmp_path):
     assert steered_events == [] and [s[3] for s in steered] == traced   # every point asked
     assert shipped_events and len(shipped) < len(traced)                  # the shot reported early
     by = train_detector.collector(train_detector.load_table(str(never)), 0.5)   # for the table header
-    assert by.startswith("table %s (early 101, " % detect_model.table_id(T)) and by.endswith("late-s 0.5")
+    assert by.startswith("table %s (early 101, " % detect_model.table_id(T)) and by.endswith("late-s 0.5, colour 0.6")
     bad = tmp_path / "bad.py"
     bad.write_text("PARAMS = {}\n")
     with pytest.raises(SystemExit, match="not a detector table"):
