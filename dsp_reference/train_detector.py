@@ -477,7 +477,7 @@ def collector(table, late_s, compress=0.0, colour=P_COLOUR):
 
 
 def _collect_init(late_s, table, compress=0.0, colour=P_COLOUR):
-    # _label reads LATE_S, recording_chain P_COMPRESS and the detector detect_model.T in the
+    # _label reads LATE_S, recording_chain P_COMPRESS and P_COLOUR, and the detector detect_model.T in the
     # workers: set them there (globals set in main() reach forked workers only, not spawned ones)
     global LATE_S, P_COMPRESS, P_COLOUR
     LATE_S = late_s
