@@ -149,6 +149,33 @@ def test_a_shot_that_ends_before_its_early_decision_is_judged_by_conf_short(monk
         assert [e["class"] for e in ev] == want, (short, gun, ev)
 
 
+def test_a_gunshot_answer_at_the_first_interim_decision_is_judged_by_conf_first_gunshot(monkeypatch):
+    # the first interim decision (mid_ms into the segment) is a shot's last one within its 0.3 s
+    # latency budget: a gunshot answer there takes conf_first_gunshot, later interim ones
+    # conf_mid_gunshot; other classes keep their conf_mid_<class> there
+    from node import detect_table as T
+    x = _mix([(_shot(3, tail_s=1.5), 2.0, 0.5)], seed=6)
+    for k in ("conf_early", "conf_short", "conf_gunshot", "conf_mid_gunshot", "conf_mid_scream", "conf_mid_glass"):
+        monkeypatch.setitem(T.PARAMS, k, 101)                     # no other decision reports
+    mid_s = T.PARAMS["mid_ms"] / 1000.0
+    monkeypatch.setitem(T.PARAMS, "conf_first_gunshot", 0)
+    ev = _events(x)
+    assert [e["class"] for e in ev] == ["gunshot"], ev
+    assert 2.0 + mid_s - 0.05 <= ev[0]["report_s"] <= 2.3       # on time, at the first interim decision
+    assert ev[0]["duration_s"] > ev[0]["report_s"] - 2.0 + 0.1   # updated at the segment end
+    monkeypatch.setitem(T.PARAMS, "conf_first_gunshot", 101)
+    assert _events(x) == []
+    monkeypatch.setitem(T.PARAMS, "conf_mid_gunshot", 0)          # later interim decisions: conf_mid
+    ev = _events(x)
+    assert [e["class"] for e in ev] == ["gunshot"] and ev[0]["report_s"] >= 2.0 + 2 * mid_s - 0.05, ev
+    sig = make_event("scream", np.random.default_rng(4), RATE, duration_s=2.4)[0]
+    monkeypatch.setitem(T.PARAMS, "conf_mid_gunshot", 101)
+    monkeypatch.setitem(T.PARAMS, "conf_first_gunshot", 0)
+    monkeypatch.setitem(T.PARAMS, "conf_scream", 0)
+    ev = [e for e in _events(_mix([(sig, 2.0, 0.3)], seed=6)) if e["class"] == "scream"]
+    assert len(ev) == 1 and ev[0]["report_s"] >= 2.0 + 2.4 - 0.1  # a scream answer: only at the end
+
+
 def _segment_starts(x):
     pts = detect_model.trace(int_model.features(x, CFG), CFG)
     return sorted({events.onset_sample(p[4], CFG["frame"], CFG["hop"]) / RATE for p in pts})

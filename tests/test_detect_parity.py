@@ -232,6 +232,42 @@ def test_replay_of_traced_decisions_equals_a_full_run(runs, monkeypatch):
     assert n >= 20 and n_upd >= 3                 # updates too: the merge path (peak, count)
 
 
+def test_firmware_decides_as_the_reference_at_other_thresholds(tmp_path, monkeypatch):
+    # the shipped thresholds leave some rules idle (conf_first_gunshot at conf_mid_gunshot's
+    # value, say): a copy of the firmware whose table holds other thresholds must still give
+    # the reference's records
+    import random
+    import re
+    import shutil
+    from host_tools import fwrun
+    fw = tmp_path / "firmware"
+    shutil.copytree(fwrun.FIRMWARE, fw, ignore=shutil.ignore_patterns("__pycache__"))
+    path = fw / "node" / "detect_table.py"
+    text = path.read_text()
+    keys = [k for k in detect_table.PARAMS if k.startswith("conf_")]
+    rng = random.Random(8)
+    x = np.concatenate([_audio(*s) for s in SCENES])
+    mid = detect_model.params(CFG)["mid"]
+    n = first = 0
+    for k in range(2):
+        thr = {c: rng.choice((40, 55, 70, 85, 101)) for c in keys}
+        thr.update(conf_first_gunshot=(40, 85)[k], conf_mid_gunshot=101)   # the first interim rule at work,
+        if k == 0:                                                         # and alone for shots
+            thr.update(conf_early=101, conf_short=101, conf_gunshot=101)
+        for c, v in thr.items():
+            monkeypatch.setitem(detect_table.PARAMS, c, v)
+            text, m = re.subn(r"^    '%s': \d+,$" % c, "    '%s': %d," % (c, v), text, flags=re.M)
+            assert m == 1, c
+        path.write_text(text)
+        ref = detect.reference_events(x, CFG)
+        got, _ = detect.firmware_events(x, CFG, firmware=str(fw))
+        assert got == ref, "thresholds %r" % thr
+        n += len(ref)
+        first += sum(1 for e in ref if e[events.E_CLASS] == events.GUNSHOT and not e[events.E_UPDATE]
+                     and e[events.E_FRAME] - e[events.E_ONSET] == mid - 1)
+    assert n >= 10 and first >= 1, (n, first)          # a shot reported at its first interim decision
+
+
 def test_firmware_splits_a_segment_where_the_reference_does():
     # a bump in near digital silence, then a scream breaking in 35 dB louder while the bump's
     # segment is open: the rms split (split_rise) must start the same new segment on both

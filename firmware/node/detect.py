@@ -24,8 +24,9 @@
 #      (gunshot only: low latency), every mid frames (interim: any class) and at the
 #      segment end; an answer counts when its confidence reaches the class's
 #      threshold (conf_early alone for the early gunshot, conf_short for a shot whose
-#      segment ends before its early decision, conf_mid_<class> for an interim one; conf_switch
-#      too right after an event of another class).
+#      segment ends before its early decision, conf_mid_<class> for an interim one but
+#      conf_first_gunshot for a gunshot answer at the first, the last decision within a shot's
+#      0.3 s latency budget; conf_switch too right after an event of another class).
 #   4. same-class events within refr frames merge: the record is re-sent with update=1.
 # The numpy/int reference (dsp_reference/detect_model.py) gives identical events.
 from array import array
@@ -132,6 +133,7 @@ class Detector:
         self.conf_early = P["conf_early"]
         self.conf_mid = array("i", (101, P["conf_mid_gunshot"], P["conf_mid_scream"], P["conf_mid_glass"]))
         self.conf_short = P["conf_short"]
+        self.conf_first = P["conf_first_gunshot"]
         self.conf_switch = P["conf_switch"]
         ni = (1 << T.DEPTH) - 1
         self.tree_bytes = ((ni * 11 + 7) >> 3) + ni + 1   # packed (detect_kern.boost)
@@ -441,6 +443,8 @@ class Detector:
         c = self._classify()
         if only == _MID:
             thr = self.conf_mid[c]          # interim: any class, its own threshold
+            if c == events.GUNSHOT and t - self.t0 + 1 == self.mid:
+                thr = self.conf_first       # the first one: a shot's last decision on time
         elif only:
             thr = self.conf_early if c == only else 101    # early: its class only
         elif c == events.GUNSHOT and t - self.t_imp < self.gap:
