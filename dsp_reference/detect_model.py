@@ -24,9 +24,9 @@ Stages (docs/detector.md has the reasoning):
      gunshot only), every MID frames of the segment (interim, any class) and at the
      segment end; per-class confidence thresholds (conf_*; conf_early for the early
      gunshot, conf_short for a shot whose segment ends before its early decision,
-     conf_mid_<class> for an interim decision, but conf_first_gunshot for a gunshot answer at the
-     first interim decision, a shot's last one within its 0.3 s latency budget; conf_switch for a
-     segment right after another class's event);
+     conf_mid_<class> for an interim decision, but conf_first_<class> at the first interim
+     decision (a shot's last one within its 0.3 s latency budget, and where a siren's start
+     passes for a scream); conf_switch for a segment right after another class's event);
      refractory merging of same-class events into updates.
 """
 import hashlib
@@ -83,7 +83,7 @@ def params(cfg):
     out["conf_early"] = P["conf_early"]
     out["conf_mid"] = [101, P["conf_mid_gunshot"], P["conf_mid_scream"], P["conf_mid_glass"]]
     out["conf_short"] = P["conf_short"]
-    out["conf_first"] = P["conf_first_gunshot"]
+    out["conf_first"] = [101, P["conf_first_gunshot"], P["conf_first_scream"], P["conf_first_glass"]]
     out["conf_switch"] = P["conf_switch"]
     return out
 
@@ -597,9 +597,9 @@ class DetectorModel:
             self.samples.append((self.t0, t, final, x))
         c, conf = classify(x, self.model)
         if only == MID:
-            thr = self.p["conf_mid"][c]                       # interim: any class, its own threshold
-            if c == events.GUNSHOT and t - self.t0 + 1 == self.p["mid"]:
-                thr = self.p["conf_first"]                    # the first: a shot's last decision on time
+            thr = self.p["conf_mid"][c]                       # interim: any class, its own threshold,
+            if t - self.t0 + 1 == self.p["mid"]:
+                thr = self.p["conf_first"][c]                 # the first its own too (a shot's last on time)
         elif only:
             thr = self.p["conf_early"] if c == only else 101  # early: its own threshold, its class only
         elif c == events.GUNSHOT and t - self.t_imp < self.p["gap"]:

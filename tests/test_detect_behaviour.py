@@ -118,7 +118,8 @@ def test_refractory_merges_updates_into_one_record():
 
 def test_interim_decision_reports_a_long_scream_while_it_lasts(monkeypatch):
     # every mid_ms of a segment the classifier is asked again and any class at its conf_mid_<class>
-    # or above is reported there; conf_mid_* 101 leaves only the decision at the segment end
+    # (conf_first_<class> the first time) or above is reported there; conf_mid_* and conf_first_*
+    # 101 leave only the decision at the segment end
     from node import detect_table as T
     sig = make_event("scream", np.random.default_rng(4), RATE, duration_s=2.4)[0]
     x = _mix([(sig, 2.0, 0.3)], seed=6)
@@ -127,6 +128,7 @@ def test_interim_decision_reports_a_long_scream_while_it_lasts(monkeypatch):
     for conf_mid in (0, 101):
         for c in ("gunshot", "scream", "glass"):
             monkeypatch.setitem(T.PARAMS, "conf_mid_" + c, conf_mid)
+            monkeypatch.setitem(T.PARAMS, "conf_first_" + c, conf_mid)
         monkeypatch.setitem(T.PARAMS, "conf_scream", 0)          # the end decision reports any scream
         ev = [e for e in _events(x) if abs(e["onset_s"] - 2.0) <= 0.15]
         assert [e["class"] for e in ev] == ["scream"], (conf_mid, ev)
@@ -149,31 +151,30 @@ def test_a_shot_that_ends_before_its_early_decision_is_judged_by_conf_short(monk
         assert [e["class"] for e in ev] == want, (short, gun, ev)
 
 
-def test_a_gunshot_answer_at_the_first_interim_decision_is_judged_by_conf_first_gunshot(monkeypatch):
+@pytest.mark.parametrize("cls,key", [("gunshot", "gunshot"), ("scream", "scream"), ("glass_break", "glass")])
+def test_an_answer_at_the_first_interim_decision_is_judged_by_conf_first_of_its_class(cls, key, monkeypatch):
     # the first interim decision (mid_ms into the segment) is a shot's last one within its 0.3 s
-    # latency budget: a gunshot answer there takes conf_first_gunshot, later interim ones
-    # conf_mid_gunshot; other classes keep their conf_mid_<class> there
+    # latency budget, and where a siren's start passes for a scream: an answer there takes
+    # conf_first_<class>, later interim ones conf_mid_<class>
     from node import detect_table as T
-    x = _mix([(_shot(3, tail_s=1.5), 2.0, 0.5)], seed=6)
-    for k in ("conf_early", "conf_short", "conf_gunshot", "conf_mid_gunshot", "conf_mid_scream", "conf_mid_glass"):
-        monkeypatch.setitem(T.PARAMS, k, 101)                     # no other decision reports
+    if cls == "gunshot":
+        x = _mix([(_shot(3, tail_s=1.5), 2.0, 0.5)], seed=6)
+    else:
+        x = _mix([(make_event(cls, np.random.default_rng(4), RATE, duration_s=2.0)[0], 2.0, 0.3)], seed=6)
+    for k in T.PARAMS:
+        if k.startswith("conf_") and k != "conf_switch":
+            monkeypatch.setitem(T.PARAMS, k, 101)                 # no other decision reports
     mid_s = T.PARAMS["mid_ms"] / 1000.0
-    monkeypatch.setitem(T.PARAMS, "conf_first_gunshot", 0)
+    monkeypatch.setitem(T.PARAMS, "conf_first_" + key, 0)
     ev = _events(x)
-    assert [e["class"] for e in ev] == ["gunshot"], ev
-    assert 2.0 + mid_s - 0.05 <= ev[0]["report_s"] <= 2.3       # on time, at the first interim decision
+    assert [e["class"] for e in ev] == [cls], ev
+    assert 2.0 + mid_s - 0.05 <= ev[0]["report_s"] <= 2.3       # at the first interim decision
     assert ev[0]["duration_s"] > ev[0]["report_s"] - 2.0 + 0.1   # updated at the segment end
-    monkeypatch.setitem(T.PARAMS, "conf_first_gunshot", 101)
+    monkeypatch.setitem(T.PARAMS, "conf_first_" + key, 101)
     assert _events(x) == []
-    monkeypatch.setitem(T.PARAMS, "conf_mid_gunshot", 0)          # later interim decisions: conf_mid
+    monkeypatch.setitem(T.PARAMS, "conf_mid_" + key, 0)           # later interim decisions: conf_mid
     ev = _events(x)
-    assert [e["class"] for e in ev] == ["gunshot"] and ev[0]["report_s"] >= 2.0 + 2 * mid_s - 0.05, ev
-    sig = make_event("scream", np.random.default_rng(4), RATE, duration_s=2.4)[0]
-    monkeypatch.setitem(T.PARAMS, "conf_mid_gunshot", 101)
-    monkeypatch.setitem(T.PARAMS, "conf_first_gunshot", 0)
-    monkeypatch.setitem(T.PARAMS, "conf_scream", 0)
-    ev = [e for e in _events(_mix([(sig, 2.0, 0.3)], seed=6)) if e["class"] == "scream"]
-    assert len(ev) == 1 and ev[0]["report_s"] >= 2.0 + 2.4 - 0.1  # a scream answer: only at the end
+    assert [e["class"] for e in ev] == [cls] and ev[0]["report_s"] >= 2.0 + 2 * mid_s - 0.05, ev
 
 
 def _segment_starts(x):

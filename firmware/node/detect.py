@@ -25,8 +25,9 @@
 #      segment end; an answer counts when its confidence reaches the class's
 #      threshold (conf_early alone for the early gunshot, conf_short for a shot whose
 #      segment ends before its early decision, conf_mid_<class> for an interim one but
-#      conf_first_gunshot for a gunshot answer at the first, the last decision within a shot's
-#      0.3 s latency budget; conf_switch too right after an event of another class).
+#      conf_first_<class> at the first (a shot's last decision within its 0.3 s latency budget,
+#      and where a siren's start passes for a scream); conf_switch too right after an event of
+#      another class).
 #   4. same-class events within refr frames merge: the record is re-sent with update=1.
 # The numpy/int reference (dsp_reference/detect_model.py) gives identical events.
 from array import array
@@ -133,7 +134,7 @@ class Detector:
         self.conf_early = P["conf_early"]
         self.conf_mid = array("i", (101, P["conf_mid_gunshot"], P["conf_mid_scream"], P["conf_mid_glass"]))
         self.conf_short = P["conf_short"]
-        self.conf_first = P["conf_first_gunshot"]
+        self.conf_first = array("i", (101, P["conf_first_gunshot"], P["conf_first_scream"], P["conf_first_glass"]))
         self.conf_switch = P["conf_switch"]
         ni = (1 << T.DEPTH) - 1
         self.tree_bytes = ((ni * 11 + 7) >> 3) + ni + 1   # packed (detect_kern.boost)
@@ -442,9 +443,9 @@ class Detector:
         self._features(n, final)
         c = self._classify()
         if only == _MID:
-            thr = self.conf_mid[c]          # interim: any class, its own threshold
-            if c == events.GUNSHOT and t - self.t0 + 1 == self.mid:
-                thr = self.conf_first       # the first one: a shot's last decision on time
+            thr = self.conf_mid[c]          # interim: any class, its own threshold,
+            if t - self.t0 + 1 == self.mid:
+                thr = self.conf_first[c]    # the first one its own too (a shot's last on time)
         elif only:
             thr = self.conf_early if c == only else 101    # early: its class only
         elif c == events.GUNSHOT and t - self.t_imp < self.gap:
