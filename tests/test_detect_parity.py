@@ -233,9 +233,9 @@ def test_replay_of_traced_decisions_equals_a_full_run(runs, monkeypatch):
 
 
 def test_firmware_decides_as_the_reference_at_other_thresholds(tmp_path, monkeypatch):
-    # the shipped thresholds leave some rules idle (conf_first_gunshot at conf_mid_gunshot's
-    # value, say): a copy of the firmware whose table holds other thresholds must still give
-    # the reference's records
+    # the shipped thresholds leave some paths idle (a threshold no answer reaches, or one equal
+    # to the threshold it stands apart from): a copy of the firmware whose table holds other
+    # thresholds must still give the reference's records
     import random
     import re
     import shutil
