@@ -12,6 +12,11 @@ Per clip (mono, resampled to 16 kHz) it measures:
              the loud frames (rms within 15 dB of the loudest)
     pitch    the node DSP's pitch (Hz): median over the loud frames that are voiced (harm at least
              the detector's voiced_cdb, 15 dB)
+    tail_centroid  the node DSP's centroid (Hz): median over its frames from the loudest one on,
+             while the level stays within 30 dB of it -- what the detector's segment features
+             average over (the clip statistics above are energy-weighted: the loudest part rules them)
+    tail_tonal  share of those frames the node calls tonal (max/mean bin over 300-5000 Hz at least
+             the detector's tonal_hi, 10 dB)
 and reports the median and 10-90 % spread of each, real vs synthetic, plus how far the median
 synthetic LTAS is from the median real one.  Real clips are only read, never copied.
 
@@ -33,7 +38,8 @@ DEFAULT_DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "da
 CLASS_MAP = {"gunshot": "gunshot", "scream": "scream", "glass_break": "glass_break",
              "car_horn": "car_horn", "siren": "siren", "dog_bark": "dog_bark", "crying": "crying_child",
              "laughing": "laughter", "speech": "shouted_speech", "jackhammer": "hammering"}
-METRICS = ("attack_ms", "decay_ms", "active_s", "centroid_hz", "hf_share", "harm_db", "pitch_hz")
+METRICS = ("attack_ms", "decay_ms", "active_s", "centroid_hz", "hf_share", "harm_db", "pitch_hz",
+           "tail_centroid_hz", "tail_tonal")
 
 
 def _moving_rms(x, win):
@@ -73,30 +79,36 @@ def clip_stats(x, rate=RATE):
     band = (f >= 100) & (f < 8000)
     tot = ps[band].sum() + 1e-30
     ltas = np.array([ps[(f >= lo) & (f < hi)].sum() for lo, hi in zip(BAND_EDGES[:-1], BAND_EDGES[1:])])
-    harm, pitch = _voice_stats(x, rate)
-    return {"attack_ms": attack, "decay_ms": decay, "active_s": active,
-            "centroid_hz": float((ps[band] * f[band]).sum() / tot),
-            "hf_share": float(ps[(f >= 4000) & (f < 8000)].sum() / tot),
-            "harm_db": harm, "pitch_hz": pitch,
-            "ltas": 10 * np.log10(ltas / tot + 1e-12)}
+    node = _node_stats(x, rate)
+    return dict({"attack_ms": attack, "decay_ms": decay, "active_s": active,
+                 "centroid_hz": float((ps[band] * f[band]).sum() / tot),
+                 "hf_share": float(ps[(f >= 4000) & (f < 8000)].sum() / tot),
+                 "ltas": 10 * np.log10(ltas / tot + 1e-12)}, **node)
 
 
-def _voice_stats(x, rate):
-    """(median harmonicity dB of the loud frames, median pitch Hz of the voiced loud frames)
-    from the node's own integer DSP, the clip scaled to a -10 dBFS peak."""
+def _node_stats(x, rate):
+    """harm_db, pitch_hz, tail_centroid_hz and tail_tonal (module docstring) from the node's own
+    integer DSP, the clip scaled to a -10 dBFS peak."""
     from dsp_reference import int_model
     from node import config, consts
     from node import detect_table as T
     q = np.round(x / (np.abs(x).max() + 1e-30) * 0.316 * 32767).astype(np.int16)
     f = int_model.features(q, config.validate({"rate": rate}))
+    nan = float("nan")
     if not len(f):
-        return float("nan"), float("nan")
+        return {"harm_db": nan, "pitch_hz": nan, "tail_centroid_hz": nan, "tail_tonal": nan}
     rms = f[:, consts.F_RMS]
     loud = rms >= rms.max() - 1500
     harm = f[loud, consts.F_HARM]
     voiced = harm >= T.PARAMS["voiced_cdb"]
-    pitch = float(np.median(f[loud, consts.F_PITCH][voiced])) if voiced.any() else float("nan")
-    return float(np.median(harm)) / 100.0, pitch
+    pitch = float(np.median(f[loud, consts.F_PITCH][voiced])) if voiced.any() else nan
+    k = j = int(np.argmax(rms))
+    while j + 1 < len(f) and rms[j + 1] >= rms[k] - 3000:
+        j += 1
+    tail = f[k:j + 1]
+    return {"harm_db": float(np.median(harm)) / 100.0, "pitch_hz": pitch,
+            "tail_centroid_hz": float(np.median(tail[:, consts.F_CENTROID])),
+            "tail_tonal": float(np.mean(tail[:, consts.F_TONAL] >= T.PARAMS["tonal_hi"]))}
 
 
 def real_stats(data_dir=DEFAULT_DATA, classes=tuple(CLASS_MAP), rate=RATE):

@@ -196,3 +196,27 @@ def test_siren_is_a_nearly_pure_sweep_on_top_of_its_reverberation():
         cont.append(np.mean([np.sign(a) == np.sign(b) for a, b in zip(d, d[1:])]))
     assert np.median(h2) <= -17 and np.median(h3) <= -22, (np.median(h2), np.median(h3))
     assert np.median(cont) >= 0.75, cont
+
+
+def test_realism_tail_metrics_see_what_the_node_frames_see():
+    # tail_centroid_hz / tail_tonal (dsp_reference.realism): over the node's frames from the
+    # loudest one while within 30 dB of it.  A bright click followed by a long decaying tail: the
+    # energy-weighted clip centroid follows the click, the tail metrics follow the tail (a dark
+    # tail is also "tonal" to the node: its max/mean bin over 300-5000 Hz is high).
+    from dsp_reference import realism
+    from dsp_reference.sounds import bandpass_gain, shaped_noise
+    rate = 16000
+    t = np.arange(int(0.8 * rate)) / rate
+    pad = np.zeros(int(0.2 * rate))
+    got = {}
+    for name, shape in (("dark", lambda f: bandpass_gain(100, 700, 2)(f) ** 2), ("white", lambda f: np.ones_like(f))):
+        rng = np.random.default_rng(0)
+        tail = shaped_noise(rng, len(t), rate, shape) * np.exp(-6.9 * t / 0.8)
+        click = np.zeros(len(t))
+        click[:64] = rng.standard_normal(64) * 3                   # a bright click 20 dB over the tail
+        x = np.concatenate([pad, click + 0.1 * tail, pad]) + rng.standard_normal(len(t) + 2 * len(pad)) * 1e-5
+        got[name] = realism.clip_stats(x, rate)
+    d, w = got["dark"], got["white"]
+    assert d["tail_centroid_hz"] < 900 < 2000 < d["centroid_hz"], d
+    assert w["tail_centroid_hz"] > 3000, w
+    assert d["tail_tonal"] > 0.6 and w["tail_tonal"] < 0.3, (d["tail_tonal"], w["tail_tonal"])
