@@ -74,7 +74,7 @@ def params(cfg):
     out = {"nb": nb, "b_lf": b_lf, "b_hf": b_hf,
            "rise": max(1, P["rise_cdb_s"] * 8 * hop // rate),
            "rise_seg": max(1, P["rise_seg_cdb_s"] * 8 * hop // rate)}
-    for k in ("warm", "min_start", "hang", "maxlen", "gap", "imp_sep", "refr", "split_age", "mid", "swell_age"):
+    for k in ("warm", "min_start", "hang", "maxlen", "back", "gap", "imp_sep", "refr", "split_age", "mid", "swell_age"):
         out[k] = frames_for_ms(P[k + "_ms"], cfg)
     for k in ("fall_sh", "dev_sh", "end_sh", "band_min", "rms_min", "dev_init", "dev_cap", "zcap", "zhot", "a_on", "a_off", "split_a", "imp_jump", "imp_rel",
               "imp_min", "sus_db", "decay_db", "tonal_hi", "voiced_cdb", "swell_sh", "swell_q2", "swell_min", "split_rise", "share_rel", "mono_hz"):
@@ -318,6 +318,8 @@ class DetectorModel:
         self.act = 0
         self.ef = 0
         self.in_seg = False
+        self.t_cut = -1000                                    # frame a segment was cut at maxlen
+        self.cut_on = 0                                       # and where the sound rising then began
         self.ev_valid = [False] * events.NCLASSES
         self.ev_onset = [0] * events.NCLASSES
         self.ev_end = [0] * events.NCLASSES
@@ -433,6 +435,10 @@ class DetectorModel:
         self.act = (self.ranges.chk if self.ranges else (lambda n, v: v))("act", self.act + CTX_INC)
         self.in_seg = True
         self.t0 = t
+        # a segment opening right where the last was cut at its maximum length reports its
+        # onset where the sound rising at the cut began (the cut is no onset)
+        self.t_on = self.cut_on if self.t_cut == t - 1 else t
+        self.t_up = t
         self.t_last = t
         self.quiet = 0
         self.rms = []
@@ -468,6 +474,8 @@ class DetectorModel:
         i = t - self.t0
         self.rms.append(rms)
         self.sum_a = chk("sum_a", self.sum_a + a)
+        if chk("ef*n", self.ef * (i + 1)) <= self.sum_a:
+            self.t_up = t + 1                                 # the short average at or below the mean
         self.sum_lf += alf
         self.sum_hf += ahf
         if a > self.amax:
@@ -551,6 +559,10 @@ class DetectorModel:
             if self.seg_cls == 0 and ev is None:
                 ev = self._decide(t, t - self.t0 + 1, 0, MID)
         if self.quiet >= p["hang"] or i + 1 >= p["maxlen"]:
+            self.t_cut = -1000
+            if self.quiet < p["hang"] and t + 1 - self.t_up <= p["back"]:
+                self.t_cut = t                                # cut while a sound was rising
+                self.cut_on = self.t_up
             e2 = self._close(t)
             if e2 is not None:
                 ev = e2
@@ -626,7 +638,7 @@ class DetectorModel:
             if self.ev_peak[c] > self.peak:
                 self.peak = self.ev_peak[c]
         else:
-            self.ev_onset[c] = self.t0
+            self.ev_onset[c] = self.t_on
             self.seg_base = 0
         self.seg_cls = c
         self.ev_valid[c] = True
@@ -656,13 +668,14 @@ class _Tracer(DetectorModel):
 
     def _decide(self, t, n, final, only):
         self.points.append((t, final, only, tuple(self.features(n, final)),
-                            self.t0, self.t_last, self.peak, self.nimp, self.t_imp))
+                            self.t0, self.t_last, self.peak, self.nimp, self.t_imp, self.t_on))
         return None
 
 
 def trace(feat, cfg):
     """Decision points of a (F, NFEAT) feature array, for replay(): (frame, final, kind,
-    features, segment start, last active frame, peak, impulses, last impulse frame)."""
+    features, segment start, last active frame, peak, impulses, last impulse frame, the onset an
+    event of the segment reports)."""
     det = _Tracer(cfg)
     det.points = []
     for r in np.asarray(feat).tolist():
@@ -690,10 +703,11 @@ def replay(points, cfg, model=None):
         t = points[k][0]
         ev = None
         while k < n and points[k][0] == t:
-            _, final, only, det.x, t0, det.t_last, peak, det.nimp, det.t_imp = points[k]
+            _, final, only, det.x, t0, det.t_last, peak, det.nimp, det.t_imp, t_on = points[k]
             k += 1
             if t0 != seg:                                     # a new segment (as _start)
                 seg = det.t0 = t0
+                det.t_on = t_on
                 det.seg_cls = det.seg_base = 0
                 det.peak = peak
             elif peak > det.peak:                             # (_emit may have raised it to the

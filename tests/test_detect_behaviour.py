@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from dsp_reference import detect_model, int_model
-from dsp_reference.scenes import make_background
+from dsp_reference.scenes import make_background, make_scene
 from dsp_reference.sounds import make_event
 from host_tools import audio_io, detect
 from node import config, detect_table, events
@@ -203,6 +203,31 @@ def test_a_scream_rising_out_of_babble_gets_its_own_segment(monkeypatch):
     assert sum(g <= 0.25 for g in got) >= 4, got
     assert sum(w <= 0.25 for w in without) <= 1, without              # the case needs the rule
     assert detect_model.params(CFG)["swell_age"] >= 10                # not in a sound's own rise
+
+
+def _cut_scene():
+    """A generated street (seed 3001, babble, 10 dB, first 12 s) where the babble holds a segment
+    open to its 3 s maximum and a scream rises 0.27 s before that cut: (int16 samples, the
+    scream's onset in s)."""
+    sc = make_scene(3001, seconds=30.0, background="babble", snr_db=10.0)
+    onset = [l["onset_s"] for l in sc.labels if l["class"] == "scream"][0]
+    return audio_io.to_int16(sc.audio[:12 * RATE]), onset
+
+
+def test_a_sound_rising_when_its_segment_is_cut_reports_where_it_rose(monkeypatch):
+    # the cut at a segment's maximum length is no onset: the scream is decided in the segment
+    # that opens at the cut, and used to be reported from there, late (in make eval a scream
+    # in babble at 10 dB came 0.83 s late, outside the collar)
+    x, onset = _cut_scene()
+    pts = detect_model.trace(int_model.features(x, CFG), CFG)
+    cut = sorted({p[4] for p in pts if p[9] < p[4]})
+    assert len(cut) == 1
+    assert events.onset_sample(cut[0], CFG["frame"], CFG["hop"]) / RATE - onset >= 0.2   # the case: a late cut
+    got = [e for e in _events(x) if e["class"] == "scream"]
+    assert len(got) == 1 and abs(got[0]["onset_s"] - onset) <= 0.2, got
+    monkeypatch.setitem(detect_table.PARAMS, "back_ms", 0)                             # the rule off
+    got = [e for e in _events(x) if e["class"] == "scream"]
+    assert len(got) == 1 and got[0]["onset_s"] - onset >= 0.2, got
 
 
 def test_a_scream_in_a_quiet_street_stays_one_segment():

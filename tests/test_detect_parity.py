@@ -289,6 +289,18 @@ def test_firmware_splits_a_segment_where_the_reference_does():
     assert fw == ref
 
 
+def test_firmware_reports_an_onset_before_a_cut_as_the_reference_does():
+    # a scream rising just before babble's segment is cut at its maximum length: both engines
+    # report it from where it rose, not from the cut (test_detect_behaviour has the case)
+    sc = make_scene(3001, seconds=30.0, background="babble", snr_db=10.0)
+    x = audio_io.to_int16(sc.audio[:12 * CFG["rate"]])
+    back = {p[9] for p in detect_model.trace(int_model.features(x, CFG), CFG) if p[9] < p[4]}
+    fw, _ = detect.firmware_events(x, CFG)
+    ref = detect.reference_events(x, CFG)
+    assert fw == ref
+    assert back and back & {e[events.E_ONSET] for e in ref}, (back, ref)   # an event took that onset
+
+
 def test_firmware_pitch_runs_and_band_shares_match_the_reference():
     # a siren sweep (long runs of pitch steps the same way; a yelp's jumps reset them) and a
     # scream, in near digital silence (where the low/high shares must skip the bands lit only

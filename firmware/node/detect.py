@@ -15,7 +15,10 @@
 #      frames: A twice the segment's peak, or an rms split_rise above the segment's
 #      loudest frame) starts a new one, and so does a swell (past swell_age frames: a short
 #      average of A swell_q2/4 times the segment's mean A: a sound rising out of a busy
-#      street).  Impulses: rms rise >= imp_jump over one or two frames.
+#      street).  A segment opening where the last was cut at maxlen reports its onset where
+#      the sound rising at the cut began (the last frame the short average of A came up
+#      through the cut segment's mean, if within back frames).  Impulses: rms rise >=
+#      imp_jump over one or two frames.
 #   3. the segment's 32 features (same list as dsp_reference.detect_model.FEATURE_NAMES:
 #      levels, shape, spectrum, impulses, a leaky count of recent segment starts for
 #      repetitive sounds, the excess-peak band, pitch and voicing) go through the shipped
@@ -115,6 +118,7 @@ class Detector:
         self.min_start = _frames(P["min_start_ms"], rate, hop)
         self.hang = _frames(P["hang_ms"], rate, hop)
         self.maxlen = _frames(P["maxlen_ms"], rate, hop)
+        self.back = _frames(P["back_ms"], rate, hop)
         self.gap = _frames(P["gap_ms"], rate, hop)
         self.mid = _frames(P["mid_ms"], rate, hop)
         self.imp_sep = _frames(P["imp_sep_ms"], rate, hop)
@@ -179,6 +183,8 @@ class Detector:
         self.conf = 0
         self.act = 0
         self.ef = 0
+        self.t_cut = -1000              # the frame a segment was cut at maxlen
+        self.cut_on = 0                 # and where the sound rising then began
         self._start(0)                  # creates every segment attribute now, not per frame
         self.act = 0
         self.in_seg = 0
@@ -219,6 +225,10 @@ class Detector:
         self.act += _CTX_INC
         self.in_seg = 1
         self.t0 = t
+        # right where the last segment was cut at maxlen: the onset is where the sound
+        # rising at the cut began (the cut is no onset)
+        self.t_on = self.cut_on if self.t_cut == t - 1 else t
+        self.t_up = t
         self.t_last = t
         self.quiet = 0
         self.n = 0
@@ -259,6 +269,8 @@ class Detector:
         self.rms[i] = rms
         self.n = i + 1
         self.sum_a += a
+        if self.ef * (i + 1) <= self.sum_a:
+            self.t_up = t + 1               # the short average at or below the segment's mean
         self.sum_lf += res[1]
         self.sum_hf += res[2]
         rex = res[4]
@@ -347,6 +359,10 @@ class Detector:
             if self.seg_cls == 0 and ev is None:
                 ev = self._decide(t, t - self.t0 + 1, 0, _MID)
         if self.quiet >= self.hang or i + 1 >= self.maxlen:
+            self.t_cut = -1000
+            if self.quiet < self.hang and t + 1 - self.t_up <= self.back:
+                self.t_cut = t              # cut while a sound was rising
+                self.cut_on = self.t_up
             e2 = self._close(t)
             if e2 is not None:
                 ev = e2
@@ -472,7 +488,7 @@ class Detector:
             if self.ev_peak[c] > self.peak:
                 self.peak = self.ev_peak[c]
         else:
-            self.ev_onset[c] = self.t0
+            self.ev_onset[c] = self.t_on
             self.seg_base = 0
         self.seg_cls = c
         self.ev_valid[c] = 1

@@ -25,6 +25,7 @@ PARAMS = {
     'min_start_ms': 500,
     'hang_ms': 100,
     'maxlen_ms': 3000,
+    'back_ms': 1000,
     'gap_ms': 190,
     'mid_ms': 250,
     'imp_sep_ms': 70,
