@@ -94,3 +94,27 @@ def test_onset_just_before_the_file_start_is_kept_at_zero():
     assert len(kept) == 1 and kept[0]["onset_s"] == 0.0
     assert detect.to_dicts([rec(t_near - 8)], cfg, offset_samples=lead, tol_samples=tol) == []
     assert detect.to_dicts([rec(t_near)], cfg, offset_samples=lead) == []
+
+
+def test_an_event_from_the_lead_in_that_runs_into_the_file_is_the_files():
+    # a clip that begins with its shot has the shot's tail in its quietest window: the lead-in
+    # made of it opened a segment 0.15 s early, the shot merged into that event, and a clear
+    # gunshot file reported nothing.  Kept (at 0) when it lasts INTO_S into the file.
+    from host_tools import detect
+    from node import events
+    cfg = detect.default_cfg()
+    lead, hop = cfg["rate"], cfg["hop"]
+    into = int(detect.INTO_S * cfg["rate"])
+    t0 = (lead - cfg["frame"]) // hop - 8                      # 0.15 s before the join
+
+    def rec(dur):
+        return (events.GUNSHOT, t0, dur, -600, 97, 1, 0, t0 + dur)
+
+    on = events.onset_sample(t0, cfg["frame"], hop) - lead
+    assert on < -int(detect.ONSET_TOL_S * cfg["rate"])
+    kept = detect.to_dicts([rec(30)], cfg, offset_samples=lead, into_samples=into)
+    assert len(kept) == 1 and kept[0]["onset_s"] == 0.0 and kept[0]["class"] == "gunshot"
+    short = (into - on) // hop - 1                               # ends just short of INTO_S
+    assert on + short * hop < into
+    assert detect.to_dicts([rec(short)], cfg, offset_samples=lead, into_samples=into) == []
+    assert detect.to_dicts([rec(30)], cfg, offset_samples=lead) == []   # without it: dropped
