@@ -156,7 +156,8 @@ def clip_classes(recs, start, cfg):
     from host_tools import detect
     return sorted({d["class"] for d in detect.to_dicts(recs, cfg, offset_samples=start,
                                                         tol_samples=int(detect.ONSET_TOL_S * cfg["rate"]),
-                                                        into_samples=int(detect.INTO_S * cfg["rate"]))})
+                                                        into_samples=int(detect.INTO_S * cfg["rate"]),
+                                                        born_samples=int(detect.QUIET_S * cfg["rate"]))})
 
 
 def clip_ok(cls, got):

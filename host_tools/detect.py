@@ -14,10 +14,11 @@ played forwards and backwards alternately (no clicks at the joins); event times 
 reported relative to the original file and events that would start inside the lead-in
 are dropped (an onset up to ONSET_TOL_S before the file start is the file's own first
 sound, detected a frame or two early because analysis frames straddle the join, and is
-reported at 0; so is an event that starts inside the lead-in but runs at least INTO_S into
-the file: a clip that begins with its sound often has the tail of that sound in its quietest
-window, the lead-in made of it opens a segment a little early, and the sound itself is merged
-into that event).  A lead-out of LEAD_OUT_S seconds of the same material follows the clip, so
+reported at 0; so is an event that starts in the lead-in's last QUIET_S, its quietest window
+played backwards, and runs at least INTO_S into the file: a clip that begins with its sound
+often has the tail of that sound in its quietest window, the tail played backwards swells
+towards the join and opens a segment a little early, and the sound itself is merged into that
+event; an event born earlier in the lead-in is the lead-in's own loop and stays dropped).  A lead-out of LEAD_OUT_S seconds of the same material follows the clip, so
 that an event running to the end of the file is closed and decided.
 """
 import os
@@ -35,7 +36,7 @@ LEAD_S = 1.0
 LEAD_OUT_S = 0.5
 QUIET_S = 0.25
 ONSET_TOL_S = 0.064         # an onset this close before the file start belongs to the file
-INTO_S = 0.1                # and so does an event from the lead-in that runs this far into it
+INTO_S = 0.1                # and so does one born in the lead-in's last QUIET_S that runs this far into it
 CHUNK_FRAMES = 4096
 
 
@@ -134,19 +135,21 @@ def detect_samples(x, cfg, engine="reference"):
     raise NodeToolError("unknown engine %r (choose %s)" % (engine, " or ".join(ENGINES)))
 
 
-def to_dicts(records, cfg, offset_samples=0, name=None, tol_samples=0, into_samples=None):
+def to_dicts(records, cfg, offset_samples=0, name=None, tol_samples=0, into_samples=None, born_samples=0):
     """Final event records -> dicts with seconds and dBFS (see docs/detector.md).
 
     ``onset_s`` is the onset sample (node.events.onset_sample) minus offset_samples over the
     rate; ``report_s`` is when the node first reported the event (end of that frame).  An event
-    whose onset lies more than tol_samples before offset_samples is dropped, unless it lasts
-    until into_samples after it (None: never); kept, its onset is reported at 0.
+    whose onset lies more than tol_samples before offset_samples is dropped, unless it lies at
+    most born_samples before it and the event lasts until into_samples after it (None: never);
+    kept, its onset is reported at 0.
     """
     rate, n, hop = cfg["rate"], cfg["frame"], cfg["hop"]
     out = []
     for r in detect_model.final_events(records):
         on = events.onset_sample(r[events.E_ONSET], n, hop) - offset_samples
-        if on < -tol_samples and (into_samples is None or on + r[events.E_DUR] * hop < into_samples):
+        if on < -tol_samples and (into_samples is None or on < -born_samples or
+                                  on + r[events.E_DUR] * hop < into_samples):
             continue
         on = max(on, 0)
         d = {"class": events.CLASS_NAMES[r[events.E_CLASS]], "onset_s": round(on / rate, 4),
@@ -182,4 +185,5 @@ def detect_file(path, engine="reference", cfg=None, use_lead_in=True):
     recs = detect_samples(np.concatenate([pre, x, post]), cfg, engine)
     return to_dicts(recs, cfg, offset_samples=len(pre), name=path,
                     tol_samples=int(ONSET_TOL_S * cfg["rate"]) if use_lead_in else 0,
-                    into_samples=int(INTO_S * cfg["rate"]) if use_lead_in else None)
+                    into_samples=int(INTO_S * cfg["rate"]) if use_lead_in else None,
+                    born_samples=int(QUIET_S * cfg["rate"]))

@@ -98,23 +98,29 @@ def test_onset_just_before_the_file_start_is_kept_at_zero():
 
 def test_an_event_from_the_lead_in_that_runs_into_the_file_is_the_files():
     # a clip that begins with its shot has the shot's tail in its quietest window: the lead-in
-    # made of it opened a segment 0.15 s early, the shot merged into that event, and a clear
-    # gunshot file reported nothing.  Kept (at 0) when it lasts INTO_S into the file.
+    # made of it (its last QUIET_S is that window played backwards: the tail swells towards the
+    # join) opened a segment 0.15 s early, the shot merged into that event, and a clear gunshot
+    # file reported nothing.  Kept (at 0) when it lasts INTO_S into the file; an event born
+    # earlier in the lead-in is the lead-in's own loop (a car horn clip's: a scream 0.49 s early).
     from host_tools import detect
     from node import events
     cfg = detect.default_cfg()
     lead, hop = cfg["rate"], cfg["hop"]
     into = int(detect.INTO_S * cfg["rate"])
+    born = int(detect.QUIET_S * cfg["rate"])
     t0 = (lead - cfg["frame"]) // hop - 8                      # 0.15 s before the join
 
-    def rec(dur):
-        return (events.GUNSHOT, t0, dur, -600, 97, 1, 0, t0 + dur)
+    def rec(dur, t=t0):
+        return (events.GUNSHOT, t, dur, -600, 97, 1, 0, t + dur)
 
     on = events.onset_sample(t0, cfg["frame"], hop) - lead
     assert on < -int(detect.ONSET_TOL_S * cfg["rate"])
-    kept = detect.to_dicts([rec(30)], cfg, offset_samples=lead, into_samples=into)
+    kept = detect.to_dicts([rec(30)], cfg, offset_samples=lead, into_samples=into, born_samples=born)
     assert len(kept) == 1 and kept[0]["onset_s"] == 0.0 and kept[0]["class"] == "gunshot"
     short = (into - on) // hop - 1                               # ends just short of INTO_S
     assert on + short * hop < into
-    assert detect.to_dicts([rec(short)], cfg, offset_samples=lead, into_samples=into) == []
+    assert detect.to_dicts([rec(short)], cfg, offset_samples=lead, into_samples=into, born_samples=born) == []
     assert detect.to_dicts([rec(30)], cfg, offset_samples=lead) == []   # without it: dropped
+    early = t0 - 20                                              # born 0.47 s before the join
+    assert events.onset_sample(early, cfg["frame"], hop) - lead < -born
+    assert detect.to_dicts([rec(60, early)], cfg, offset_samples=lead, into_samples=into, born_samples=born) == []
