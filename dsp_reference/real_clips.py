@@ -61,9 +61,7 @@ def load(root, row, rate):
 def file_view(x, rate):
     """(int16 samples, clip start) as `sednode detect` feeds a file to the detector."""
     from host_tools import detect
-    pre = detect.lead_in(x, rate)
-    post = detect.lead_in(x, rate, detect.LEAD_OUT_S)
-    return np.concatenate([pre, x, post]), len(pre)
+    return detect.file_view(x, rate)
 
 
 def mixed_view(x, rate, rng):
@@ -154,10 +152,7 @@ def clip_classes(recs, start, cfg):
     """Classes a clip yields (as `sednode detect` reports them) from the detector's event
     records of its file view (detect_model.run or replay)."""
     from host_tools import detect
-    return sorted({d["class"] for d in detect.to_dicts(recs, cfg, offset_samples=start,
-                                                        tol_samples=int(detect.ONSET_TOL_S * cfg["rate"]),
-                                                        into_samples=int(detect.INTO_S * cfg["rate"]),
-                                                        born_samples=int(detect.QUIET_S * cfg["rate"]))})
+    return sorted({d["class"] for d in detect.file_events(recs, cfg, start)})
 
 
 def clip_ok(cls, got):

@@ -164,6 +164,21 @@ def to_dicts(records, cfg, offset_samples=0, name=None, tol_samples=0, into_samp
     return out
 
 
+def file_view(x, rate):
+    """(int16 samples, clip start): a file's samples x with the lead-in before them and the
+    lead-out after them (module docstring), as detect_file feeds them to the detector."""
+    pre = lead_in(x, rate)
+    return np.concatenate([pre, x, lead_in(x, rate, LEAD_OUT_S)]), len(pre)
+
+
+def file_events(records, cfg, start, name=None):
+    """to_dicts of the records of a file_view whose clip starts at sample start: events of the
+    lead-in dropped, except those the module docstring keeps (ONSET_TOL_S, INTO_S, QUIET_S)."""
+    rate = cfg["rate"]
+    return to_dicts(records, cfg, offset_samples=start, name=name, tol_samples=int(ONSET_TOL_S * rate),
+                    into_samples=int(INTO_S * rate), born_samples=int(QUIET_S * rate))
+
+
 def detect_file(path, engine="reference", cfg=None, use_lead_in=True):
     """Detect events in a WAV file of any supported rate (resampled to the node's rate).
 
@@ -180,10 +195,7 @@ def detect_file(path, engine="reference", cfg=None, use_lead_in=True):
     if engine not in ENGINES:
         raise NodeToolError("unknown engine %r (choose %s)" % (engine, " or ".join(ENGINES)))
     x = audio_io.load_for_node(path, cfg["rate"])
-    pre = lead_in(x, cfg["rate"]) if use_lead_in else np.zeros(0, dtype=np.int16)
-    post = lead_in(x, cfg["rate"], LEAD_OUT_S) if use_lead_in else np.zeros(0, dtype=np.int16)
-    recs = detect_samples(np.concatenate([pre, x, post]), cfg, engine)
-    return to_dicts(recs, cfg, offset_samples=len(pre), name=path,
-                    tol_samples=int(ONSET_TOL_S * cfg["rate"]) if use_lead_in else 0,
-                    into_samples=int(INTO_S * cfg["rate"]) if use_lead_in else None,
-                    born_samples=int(QUIET_S * cfg["rate"]))
+    if not use_lead_in:
+        return to_dicts(detect_samples(x, cfg, engine), cfg, name=path)
+    y, start = file_view(x, cfg["rate"])
+    return file_events(detect_samples(y, cfg, engine), cfg, start, name=path)
