@@ -18,8 +18,9 @@ reported at 0; so is an event that starts in the lead-in's last QUIET_S, its qui
 played backwards, and runs at least INTO_S into the file: a clip that begins with its sound
 often has the tail of that sound in its quietest window, the tail played backwards swells
 towards the join and opens a segment a little early, and the sound itself is merged into that
-event; an event born earlier in the lead-in is the lead-in's own loop and stays dropped).  A lead-out of LEAD_OUT_S seconds of the same material follows the clip, so
-that an event running to the end of the file is closed and decided.
+event; an event born earlier in the lead-in is the lead-in's own loop and stays dropped).
+A lead-out of LEAD_OUT_S seconds of the same material follows the clip, so that an event
+running to the end of the file is closed and decided.
 """
 import os
 import tempfile
