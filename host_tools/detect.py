@@ -20,7 +20,8 @@ often has the tail of that sound in its quietest window, the tail played backwar
 towards the join and opens a segment a little early, and the sound itself is merged into that
 event; an event born earlier in the lead-in is the lead-in's own loop and stays dropped).
 A lead-out of LEAD_OUT_S seconds of the same material follows the clip, so that an event
-running to the end of the file is closed and decided.
+running to the end of the file is closed and decided.  A reported duration is the part of the
+event inside the file: what it spent in the lead-in or the lead-out is left out.
 """
 import os
 import tempfile
@@ -136,14 +137,17 @@ def detect_samples(x, cfg, engine="reference"):
     raise NodeToolError("unknown engine %r (choose %s)" % (engine, " or ".join(ENGINES)))
 
 
-def to_dicts(records, cfg, offset_samples=0, name=None, tol_samples=0, into_samples=None, born_samples=0):
+def to_dicts(records, cfg, offset_samples=0, name=None, tol_samples=0, into_samples=None, born_samples=0,
+             end_samples=None):
     """Final event records -> dicts with seconds and dBFS (see docs/detector.md).
 
     ``onset_s`` is the onset sample (node.events.onset_sample) minus offset_samples over the
     rate; ``report_s`` is when the node first reported the event (end of that frame).  An event
     whose onset lies more than tol_samples before offset_samples is dropped, unless it lies at
     most born_samples before it and the event lasts until into_samples after it (None: never);
-    kept, its onset is reported at 0.
+    an event kept with its onset before offset_samples is reported from 0, its duration the
+    part after offset_samples, and with end_samples (None: no end) not past that many samples
+    after offset_samples.
     """
     rate, n, hop = cfg["rate"], cfg["frame"], cfg["hop"]
     out = []
@@ -152,9 +156,13 @@ def to_dicts(records, cfg, offset_samples=0, name=None, tol_samples=0, into_samp
         if on < -tol_samples and (into_samples is None or on < -born_samples or
                                   on + r[events.E_DUR] * hop < into_samples):
             continue
-        on = max(on, 0)
+        dur = r[events.E_DUR] * hop
+        if on < 0:                                  # the part before the file is not the file's
+            on, dur = 0, max(0, dur + on)
+        if end_samples is not None:                 # nor the part after it
+            dur = max(0, min(dur, end_samples - on))
         d = {"class": events.CLASS_NAMES[r[events.E_CLASS]], "onset_s": round(on / rate, 4),
-             "duration_s": round(r[events.E_DUR] * hop / rate, 4),
+             "duration_s": round(dur / rate, 4),
              "peak_dbfs": round(r[events.E_PEAK] / 100.0, 2), "confidence": r[events.E_CONF],
              "report_s": round(((r[-1] + 1) * hop + n - hop - offset_samples) / rate, 4)}
         if r[events.E_CLASS] == events.GUNSHOT:
@@ -172,12 +180,13 @@ def file_view(x, rate):
     return np.concatenate([pre, x, lead_in(x, rate, LEAD_OUT_S)]), len(pre)
 
 
-def file_events(records, cfg, start, name=None):
+def file_events(records, cfg, start, name=None, length=None):
     """to_dicts of the records of a file_view whose clip starts at sample start: events of the
-    lead-in dropped, except those the module docstring keeps (ONSET_TOL_S, INTO_S, QUIET_S)."""
+    lead-in dropped, except those the module docstring keeps (ONSET_TOL_S, INTO_S, QUIET_S);
+    with the clip's length (samples), no duration runs past the clip's end into the lead-out."""
     rate = cfg["rate"]
     return to_dicts(records, cfg, offset_samples=start, name=name, tol_samples=int(ONSET_TOL_S * rate),
-                    into_samples=int(INTO_S * rate), born_samples=int(QUIET_S * rate))
+                    into_samples=int(INTO_S * rate), born_samples=int(QUIET_S * rate), end_samples=length)
 
 
 def detect_file(path, engine="reference", cfg=None, use_lead_in=True):
@@ -199,4 +208,4 @@ def detect_file(path, engine="reference", cfg=None, use_lead_in=True):
     if not use_lead_in:
         return to_dicts(detect_samples(x, cfg, engine), cfg, name=path)
     y, start = file_view(x, cfg["rate"])
-    return file_events(detect_samples(y, cfg, engine), cfg, start, name=path)
+    return file_events(detect_samples(y, cfg, engine), cfg, start, name=path, length=len(x))

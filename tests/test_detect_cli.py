@@ -117,6 +117,11 @@ def test_an_event_from_the_lead_in_that_runs_into_the_file_is_the_files():
     assert on < -int(detect.ONSET_TOL_S * cfg["rate"])
     kept = detect.to_dicts([rec(30)], cfg, offset_samples=lead, into_samples=into, born_samples=born)
     assert len(kept) == 1 and kept[0]["onset_s"] == 0.0 and kept[0]["class"] == "gunshot"
+    assert kept[0]["duration_s"] == round((on + 30 * hop) / cfg["rate"], 4)  # the part in the file
+    clip = on + 20 * hop                                         # a clip that ends before the event
+    cut = detect.to_dicts([rec(30)], cfg, offset_samples=lead, into_samples=into, born_samples=born,
+                          end_samples=clip)
+    assert cut[0]["duration_s"] == round(clip / cfg["rate"], 4)
     short = (into - on) // hop - 1                               # ends just short of INTO_S
     assert on + short * hop < into
     assert detect.to_dicts([rec(short)], cfg, offset_samples=lead, into_samples=into, born_samples=born) == []
