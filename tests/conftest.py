@@ -59,3 +59,15 @@ def link(vnode):
     lk = Link.open(vnode.port)
     yield lk
     lk.close()
+
+
+@pytest.fixture(scope="session")
+def cut_street():
+    """A generated street (seed 3001, babble, 10 dB, its first 12 s) where the babble holds a
+    segment open to its 3 s maximum and a scream rises 0.27 s before that cut: (int16 samples
+    at the node's rate, the scream's onset in s)."""
+    from dsp_reference.scenes import make_scene
+    from host_tools import audio_io, detect
+    sc = make_scene(3001, seconds=30.0, background="babble", snr_db=10.0)
+    onset = [l["onset_s"] for l in sc.labels if l["class"] == "scream"][0]
+    return audio_io.to_int16(sc.audio[:12 * detect.default_cfg()["rate"]]), onset

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from dsp_reference import detect_model, int_model
-from dsp_reference.scenes import make_background, make_scene
+from dsp_reference.scenes import make_background
 from dsp_reference.sounds import make_event
 from host_tools import audio_io, detect
 from node import config, detect_table, events
@@ -205,20 +205,11 @@ def test_a_scream_rising_out_of_babble_gets_its_own_segment(monkeypatch):
     assert detect_model.params(CFG)["swell_age"] >= 10                # not in a sound's own rise
 
 
-def _cut_scene():
-    """A generated street (seed 3001, babble, 10 dB, first 12 s) where the babble holds a segment
-    open to its 3 s maximum and a scream rises 0.27 s before that cut: (int16 samples, the
-    scream's onset in s)."""
-    sc = make_scene(3001, seconds=30.0, background="babble", snr_db=10.0)
-    onset = [l["onset_s"] for l in sc.labels if l["class"] == "scream"][0]
-    return audio_io.to_int16(sc.audio[:12 * RATE]), onset
-
-
-def test_a_sound_rising_when_its_segment_is_cut_reports_where_it_rose(monkeypatch):
+def test_a_sound_rising_when_its_segment_is_cut_reports_where_it_rose(monkeypatch, cut_street):
     # the cut at a segment's maximum length is no onset: the scream is decided in the segment
     # that opens at the cut, and used to be reported from there, late (in make eval a scream
     # in babble at 10 dB came 0.83 s late, outside the collar)
-    x, onset = _cut_scene()
+    x, onset = cut_street
     pts = detect_model.trace(int_model.features(x, CFG), CFG)
     cut = sorted({p[4] for p in pts if p[9] < p[4]})
     assert len(cut) == 1

@@ -289,11 +289,10 @@ def test_firmware_splits_a_segment_where_the_reference_does():
     assert fw == ref
 
 
-def test_firmware_reports_an_onset_before_a_cut_as_the_reference_does():
+def test_firmware_reports_an_onset_before_a_cut_as_the_reference_does(cut_street):
     # a scream rising just before babble's segment is cut at its maximum length: both engines
     # report it from where it rose, not from the cut (test_detect_behaviour has the case)
-    sc = make_scene(3001, seconds=30.0, background="babble", snr_db=10.0)
-    x = audio_io.to_int16(sc.audio[:12 * CFG["rate"]])
+    x, _ = cut_street
     back = {p[9] for p in detect_model.trace(int_model.features(x, CFG), CFG) if p[9] < p[4]}
     fw, _ = detect.firmware_events(x, CFG)
     ref = detect.reference_events(x, CFG)
