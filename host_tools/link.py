@@ -19,6 +19,13 @@ from host_tools.errors import NodeToolError, EXIT_PORT, EXIT_PROTOCOL, EXIT_USAG
 from node import proto
 
 DEFAULT_BAUD = 921600
+# how a board gets this checkout's firmware (run from the checkout's root; README, technicians)
+INSTALL_ARGS = ("cp", "-r", "firmware/boot.py", "firmware/main.py", "firmware/node", ":./")
+
+
+def install_hint(port):
+    """The mpremote command line that copies this checkout's firmware onto the node at port."""
+    return "mpremote connect %s %s" % (port, " ".join(INSTALL_ARGS))
 
 
 def cobs_encode(data):
@@ -289,8 +296,9 @@ class Link:
         f = self.request(proto.HELLO)
         self.info = proto.unpack_info(f.payload)
         if self.info["proto_version"] != proto.PROTO_VERSION:
-            raise NodeToolError("%s speaks protocol %d, these tools %d: update the firmware (sednode deploy)"
-                                % (self.name, self.info["proto_version"], proto.PROTO_VERSION), EXIT_PROTOCOL)
+            raise NodeToolError("%s speaks protocol %d, these tools %d: update its firmware from this checkout "
+                                "(%s, then reset it)" % (self.name, self.info["proto_version"], proto.PROTO_VERSION,
+                                                         install_hint(self.name)), EXIT_PROTOCOL)
         return self.info
 
     def get_info(self):

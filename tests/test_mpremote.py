@@ -38,3 +38,35 @@ def test_mpremote_after_silent_host():
         r = subprocess.run([MPREMOTE, "connect", os.path.realpath(vn.port), "resume", "exec", "print(1+1)"],
                            capture_output=True, text=True, timeout=60)
         assert r.returncode == 0 and r.stdout.strip() == "2", r.stderr
+
+
+def test_the_documented_install_copies_this_firmware_onto_a_node(tmp_path):
+    # the README's install line (and the hint a protocol mismatch gives) is a real mpremote
+    # command; on the virtual node it needs `resume` (no soft reset), as every mpremote call here
+    from host_tools.link import INSTALL_ARGS, install_hint
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(root, "README.md")) as f:
+        assert install_hint("/dev/ttyUSB0") in f.read()
+    with VirtualNode(audio="silence", flash=str(tmp_path)) as vn:
+        r = subprocess.run([MPREMOTE, "connect", os.path.realpath(vn.port), "resume"] + list(INSTALL_ARGS),
+                           capture_output=True, text=True, timeout=120, cwd=root)
+        assert r.returncode == 0, r.stderr
+    for dirpath, _, names in os.walk(os.path.join(root, "firmware", "node")):
+        for name in names:
+            if name.endswith(".py"):
+                src = os.path.join(dirpath, name)
+                rel = os.path.relpath(src, os.path.join(root, "firmware"))
+                with open(src, "rb") as a, open(tmp_path / rel, "rb") as b:
+                    assert a.read() == b.read(), rel
+    assert (tmp_path / "boot.py").exists() and (tmp_path / "main.py").exists()
+
+
+def test_a_node_of_another_protocol_is_refused_with_the_install_hint(monkeypatch):
+    from host_tools.errors import NodeToolError, EXIT_PROTOCOL
+    from node import proto
+    with VirtualNode(audio="silence") as vn:
+        monkeypatch.setattr(proto, "PROTO_VERSION", proto.PROTO_VERSION + 1)
+        with pytest.raises(NodeToolError) as e:
+            Link.open(vn.port)
+        assert e.value.code == EXIT_PROTOCOL
+        assert "mpremote connect %s cp -r" % vn.port in str(e.value), str(e.value)
