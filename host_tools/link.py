@@ -297,7 +297,7 @@ class Link:
         self.info = proto.unpack_info(f.payload)
         if self.info["proto_version"] != proto.PROTO_VERSION:
             raise NodeToolError("%s speaks protocol %d, these tools %d: update its firmware from this checkout "
-                                "(%s, then reset it)" % (self.name, self.info["proto_version"], proto.PROTO_VERSION,
+                                "(README, technicians: %s, then reset it)" % (self.name, self.info["proto_version"], proto.PROTO_VERSION,
                                                          install_hint(self.name)), EXIT_PROTOCOL)
         return self.info
 
