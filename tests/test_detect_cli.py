@@ -75,6 +75,19 @@ def test_malformed_wav_exit_2_one_line(tmp_path, capsys, blob):
     assert len(err.strip().splitlines()) == 1 and "bad.wav" in err
 
 
+def test_a_bad_file_among_good_ones_loses_none_of_them(tmp_path, capsys):
+    # one unreadable file in a batch: its error, and the files after it are still done
+    a = _write(tmp_path / "a.wav", 16000, True)
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
+    c = _write(tmp_path / "c.wav", 22050, True)
+    rc, out, err = _run(capsys, ["detect", a, str(bad), str(tmp_path / "missing.wav"), c, "--json"])
+    assert rc == 2
+    assert [json.loads(l)["file"] for l in out.strip().splitlines()] == [a, c]
+    lines = err.strip().splitlines()
+    assert len(lines) == 2 and "bad.wav" in lines[0] and "missing.wav" in lines[1]
+
+
 def test_onset_just_before_the_file_start_is_kept_at_zero():
     # a clip that starts right at its event: the first analysis frame straddles the lead-in
     # join, so the onset lands a frame early; within ONSET_TOL_S it is the file's event

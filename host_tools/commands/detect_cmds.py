@@ -3,14 +3,23 @@
 import json
 import sys
 
-from host_tools.errors import EXIT_FAIL
+from host_tools.errors import EXIT_FAIL, NodeToolError
 
 
 def cmd_detect(args):
+    """Events of every file; a file that cannot be read gets its one-line error and the rest
+    are still done (exit code: the first such error's, else 0)."""
     from host_tools import detect
     n = 0
+    rc = 0
     for path in args.files:
-        for ev in detect.detect_file(path, args.engine, use_lead_in=not args.no_lead_in):
+        try:
+            evs = detect.detect_file(path, args.engine, use_lead_in=not args.no_lead_in)
+        except NodeToolError as e:
+            print("sednode: error: %s" % e, file=sys.stderr, flush=True)
+            rc = rc or e.code
+            continue
+        for ev in evs:
             n += 1
             if args.json:
                 print(json.dumps(ev), flush=True)
@@ -21,7 +30,7 @@ def cmd_detect(args):
                     extra), flush=True)
     if not args.json:
         print("%d event(s) in %d file(s)" % (n, len(args.files)), file=sys.stderr)
-    return 0
+    return rc
 
 
 def cmd_eval(args):
