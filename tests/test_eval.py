@@ -63,3 +63,17 @@ def test_latency_target_judges_every_detection():
     assert t["met"]["latency_gunshot"] is False and t["values"]["latency_gunshot_max_s"] == pytest.approx(0.31)
     assert t["met"]["latency_scream"] is True and "latency_glass_break" not in t["met"]
     assert evaluate.targets(res([0.1, 0.3], [0.0]))["met"]["latency_gunshot"] is True
+
+
+@pytest.mark.parametrize("make", ["file", "under_a_file"])
+def test_an_unusable_output_folder_is_refused_before_any_work(tmp_path, capsys, monkeypatch, make):
+    # a file where the folder should be: a one-line error and exit code 2 at once, not a
+    # traceback after minutes of evaluation
+    from host_tools import cli
+    blocker = tmp_path / "report"
+    blocker.write_text("not a folder")
+    out = blocker if make == "file" else blocker / "sub"
+    monkeypatch.setattr(evaluate, "benchmark", lambda *a, **k: pytest.fail("ran before checking the folder"))
+    rc = cli.main(["eval", "--quick", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 2 and len(err.strip().splitlines()) == 1 and str(out) in err, err
