@@ -32,7 +32,7 @@ from dsp_reference import detect_model, metrics
 from dsp_reference import real_clips as rc
 from dsp_reference.scenes import make_background_hours, make_scene
 from host_tools import audio_io, detect
-from host_tools.errors import EXIT_USAGE, NodeToolError
+from host_tools.errors import writable_dir
 from node import detect_table as T
 from node import events
 
@@ -399,18 +399,6 @@ def plot_scene(path, cfg, seed=EVAL_SEED0 + 301, snr=10.0, seconds=20.0):
     plt.close(fig)
 
 
-def _writable_dir(path):
-    """Make the output folder (and its parents) or raise NodeToolError saying why it cannot be."""
-    if os.path.exists(path) and not os.path.isdir(path):
-        raise NodeToolError("cannot use %s as the output folder: it is a file" % path, EXIT_USAGE)
-    try:
-        os.makedirs(path, exist_ok=True)
-    except OSError as e:
-        raise NodeToolError("cannot use %s as the output folder: %s" % (path, e.strerror or e), EXIT_USAGE)
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise NodeToolError("cannot use %s as the output folder: not writable" % path, EXIT_USAGE)
-
-
 def run(out_dir="eval", quick=False, hours=None, cfg=None, procs=2, real_root=REAL_DEV, with_cost=True):
     """Run the whole evaluation and write the three outputs.  Returns the result dict."""
     cfg = cfg or detect.default_cfg()
@@ -418,7 +406,7 @@ def run(out_dir="eval", quick=False, hours=None, cfg=None, procs=2, real_root=RE
     if hours is not None:
         opts["hours"] = hours
     t0 = time.time()
-    _writable_dir(out_dir)                   # before minutes of work, not after
+    writable_dir(out_dir)                    # before minutes of work, not after
     _log("benchmark: %d scenes" % (opts["scenes_per_snr"] * len(SNRS)))
     res = {"quick": quick, "config": cfg, "options": opts}
     res["benchmark"] = benchmark(cfg, opts, procs)

@@ -91,3 +91,15 @@ def test_monitor_json(capsys, vnode):
     lines = [json.loads(l) for l in out.splitlines()]
     levels = [l for l in lines if l["type"] == "level"]
     assert len(levels) >= 5 and all(-151 <= l["rms_db"] <= 0 for l in levels)
+
+
+@pytest.mark.parametrize("argv", [["stream", "--seconds", "1", "-o", "{missing}/x.wav"],
+                                  ["stream", "--seconds", "1", "-o", "{tmp}"],
+                                  ["hil", "--junit", "{missing}/x.xml"]])
+def test_an_output_path_that_cannot_be_written_is_refused_before_the_port(tmp_path, capsys, argv):
+    # checked before the port is opened (a port that does not exist would give exit code 3),
+    # so nothing is streamed or injected only to be lost at the end
+    argv = [a.format(missing=tmp_path / "no" / "such", tmp=tmp_path) for a in argv]
+    rc = cli.main(argv + ["--port", str(tmp_path / "ttyNOPE")])
+    err = capsys.readouterr().err
+    assert rc == EXIT_USAGE and len(err.strip().splitlines()) == 1 and "cannot write" in err, err

@@ -12,7 +12,7 @@ import sys
 import time
 
 from host_tools import ports
-from host_tools.errors import NodeToolError, EXIT_FAIL, EXIT_USAGE
+from host_tools.errors import NodeToolError, EXIT_FAIL, EXIT_USAGE, writable_file
 from node import config, proto
 
 
@@ -105,6 +105,7 @@ def cmd_config(args):
 
 def cmd_stream(args):
     from host_tools import stream
+    writable_file(args.output, "WAV file")
     with session(args) as link:
         try:
             r = stream.stream(link, args.seconds, args.output, progress=_progress("stream"))
@@ -179,6 +180,8 @@ def cmd_monitor(args):
 
 def cmd_hil(args):
     from host_tools import hil
+    if args.junit:
+        writable_file(args.junit, "JUnit XML file")
     with session(args) as link:
         rate = link.info["rate"]
         if not link.info.get("detector"):
