@@ -27,7 +27,7 @@ import threading
 import time
 import tty
 
-from host_tools.errors import NodeToolError, EXIT_PORT
+from host_tools.errors import NodeToolError, EXIT_PORT, writable_dir
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIRMWARE = os.path.join(ROOT, "firmware")
@@ -100,7 +100,7 @@ class VirtualNode:
                  heap=ESP32_HEAP, rate=16000, baud=None, log=None):
         self.own_flash = flash is None
         self.flash = os.path.abspath(flash or tempfile.mkdtemp(prefix="sednode-flash-"))
-        os.makedirs(self.flash, exist_ok=True)
+        writable_dir(self.flash, "flash folder")
         self.firmware = os.path.abspath(firmware or FIRMWARE)
         self.heap, self.baud = heap, baud
         self.env = dict(os.environ, MICROPYPATH="%s:%s:.frozen" % (self.flash, self.firmware),

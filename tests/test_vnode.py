@@ -143,3 +143,12 @@ def test_the_app_loads_its_detector_with_heap_to_spare(tmp_path):
     r = subprocess.run([micropython_binary(), "-X", "heapsize=150K", "-c", code], cwd=str(tmp_path),
                        env=env, capture_output=True, text=True, timeout=120)
     assert "detector True None" in r.stdout, (r.stdout, r.stderr)
+
+
+def test_a_flash_folder_that_cannot_be_made_is_one_line_and_exit_2(tmp_path):
+    blocker = tmp_path / "flash"
+    blocker.write_text("a file, not a folder")
+    for flash in (blocker, blocker / "sub"):
+        r = subprocess.run([SEDNODE, "sim", "--flash", str(flash)], capture_output=True, text=True, timeout=30)
+        assert r.returncode == 2 and r.stdout == "", (r.stdout, r.stderr)
+        assert len(r.stderr.strip().splitlines()) == 1 and "flash folder" in r.stderr, r.stderr
