@@ -3,6 +3,7 @@
 import json
 import sys
 
+from host_tools.commands import number
 from host_tools.errors import EXIT_FAIL, NodeToolError
 
 
@@ -55,7 +56,8 @@ def register(sub):
     p.set_defaults(func=cmd_detect)
     p = sub.add_parser("eval", help="evaluate the detector: eval/latest.json, report.md, scene.png")
     p.add_argument("--quick", action="store_true", help="small run (tests, smoke checks)")
-    p.add_argument("--hours", type=float, help="hours of background for false alarms (default 4, quick 0.05)")
+    p.add_argument("--hours", type=number(float, 0, lo_open=True),
+                   help="hours of background for false alarms (default 4, quick 0.05)")
     p.add_argument("--out", default="eval", help="output folder (default eval/)")
     p.add_argument("--no-cost", action="store_true", help="skip the ESP32 cost measurement")
     p.add_argument("--json", action="store_true", help="print a JSON summary instead of the report")

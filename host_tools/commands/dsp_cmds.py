@@ -4,6 +4,7 @@ import json
 import sys
 
 from host_tools import features
+from host_tools.commands import number
 from host_tools.errors import NodeToolError
 from node import config
 
@@ -56,7 +57,7 @@ def register(sub):
     p.set_defaults(func=cmd_features)
     p = sub.add_parser("demo", help="stream a generated street scene through a node (virtual if none) and show what it reports")
     p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--seconds", type=float, default=12.0)
+    p.add_argument("--seconds", type=number(float, 0, lo_open=True), default=12.0)
     p.add_argument("--port", default=None,
                    help="device path, auto or sim (default: the one plugged-in board, else the virtual node)")
     p.set_defaults(func=cmd_demo)

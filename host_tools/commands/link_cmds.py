@@ -12,6 +12,7 @@ import sys
 import time
 
 from host_tools import ports
+from host_tools.commands import number
 from host_tools.errors import NodeToolError, EXIT_FAIL, EXIT_USAGE, writable_file
 from node import config, proto
 
@@ -216,8 +217,9 @@ def cmd_sim(args):
 def _common(p):
     p.add_argument("--port", default=os.environ.get("SEDNODE_PORT", "auto"),
                    help="device path or URL, 'auto' (the one connected board, default) or 'sim' (virtual node)")
-    p.add_argument("--baud", type=int, default=921600, help="baud rate (default 921600)")
-    p.add_argument("--timeout", type=float, default=3.0, help="seconds to wait for an answer (default 3)")
+    p.add_argument("--baud", type=number(int, 1), default=921600, help="baud rate (default 921600)")
+    p.add_argument("--timeout", type=number(float, 0, lo_open=True), default=3.0,
+                   help="seconds to wait for an answer (default 3)")
     p.add_argument("--json", action="store_true", help="machine-readable output on stdout")
     p.add_argument("--sim-audio", default="pattern",
                    help="with --port sim: silence, pattern (default), a WAV file or scene:SEED")
@@ -240,7 +242,7 @@ def register(sub):
     p.set_defaults(func=cmd_config)
 
     p = sub.add_parser("stream", help="record the node's raw audio to a WAV")
-    p.add_argument("--seconds", type=float, required=True)
+    p.add_argument("--seconds", type=number(float, 0, lo_open=True), required=True)
     p.add_argument("-o", "--output", required=True, help="WAV file to write")
     _common(p)
     p.set_defaults(func=cmd_stream)
@@ -253,8 +255,8 @@ def register(sub):
     p.set_defaults(func=cmd_inject)
 
     p = sub.add_parser("monitor", help="live level meter and events")
-    p.add_argument("--seconds", type=float, default=0, help="stop after this long (default: until Ctrl-C)")
-    p.add_argument("--interval", type=int, default=200, help="level period, ms (default 200)")
+    p.add_argument("--seconds", type=number(float, 0), default=0, help="stop after this long (default: until Ctrl-C)")
+    p.add_argument("--interval", type=number(int, 10, 65535), default=200, help="level period, ms (default 200)")
     _common(p)
     p.set_defaults(func=cmd_monitor)
 
@@ -270,5 +272,5 @@ def register(sub):
     p.add_argument("--realtime", action="store_true", help="real-time audio also while streaming")
     p.add_argument("--flash", metavar="DIR", help="keep the node's flash in DIR (default: a temp folder)")
     p.add_argument("--firmware", metavar="DIR", help="firmware folder to run (default: firmware/)")
-    p.add_argument("--emulate-baud", type=int, default=None, help="limit the link like a UART at this baud")
+    p.add_argument("--emulate-baud", type=number(int, 1), default=None, help="limit the link like a UART at this baud")
     p.set_defaults(func=cmd_sim)
