@@ -11,7 +11,9 @@ def number(kind, lo=None, hi=None, lo_open=False):
         try:
             v = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError("%r is not a%s number" % (text, "n integer" if kind is int else ""))
+            v = None
+        if v is None or v != v or v in (float("inf"), float("-inf")):          # nan, inf: no number either
+            raise argparse.ArgumentTypeError("%r is not %s" % (text, "an integer" if kind is int else "a number"))
         if lo is not None and (v <= lo if lo_open else v < lo) or hi is not None and v > hi:
             raise argparse.ArgumentTypeError("%s is out of range (%s%s%s)" % (
                 text, ("more than %s" % lo) if lo_open else ("at least %s" % lo) if lo is not None else "",
