@@ -34,8 +34,7 @@ def main(argv=None):
     try:
         rc = args.func(args)
     except NodeToolError as e:
-        print("sednode: error: %s" % e, file=sys.stderr)
-        return e.code
+        return e.report()
     except KeyboardInterrupt:
         print("sednode: interrupted", file=sys.stderr)
         return 130

@@ -7,6 +7,7 @@ The output-path checks below run before a command starts its work, so that a pat
 write is refused at once, not after minutes of streaming or evaluation.
 """
 import os
+import sys
 
 EXIT_OK = 0
 EXIT_FAIL = 1        # the check ran and found a problem (HIL mismatch, eval target missed)
@@ -21,6 +22,11 @@ class NodeToolError(Exception):
     def __init__(self, message, code=EXIT_USAGE):
         super().__init__(message)
         self.code = code
+
+    def report(self):
+        """Print the one line the CLI shows for this error on stderr; returns its exit code."""
+        print("sednode: error: %s" % self, file=sys.stderr, flush=True)
+        return self.code
 
 
 def writable_dir(path, what="output folder"):
@@ -45,4 +51,3 @@ def writable_file(path, what="output file"):
         raise NodeToolError("cannot write the %s %s: no folder %s" % (what, path, folder))
     if not os.access(folder, os.W_OK | os.X_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
         raise NodeToolError("cannot write the %s %s: not writable" % (what, path))
-

@@ -297,8 +297,9 @@ class Link:
         self.info = proto.unpack_info(f.payload)
         if self.info["proto_version"] != proto.PROTO_VERSION:
             raise NodeToolError("%s speaks protocol %d, these tools %d: update its firmware from this checkout "
-                                "(README, technicians: %s, then reset it)" % (self.name, self.info["proto_version"], proto.PROTO_VERSION,
-                                                         install_hint(self.name)), EXIT_PROTOCOL)
+                                "(README, technicians: %s, then reset it)"
+                                % (self.name, self.info["proto_version"], proto.PROTO_VERSION,
+                                   install_hint(self.name)), EXIT_PROTOCOL)
         return self.info
 
     def get_info(self):

@@ -17,8 +17,8 @@ def cmd_detect(args):
         try:
             evs = detect.detect_file(path, args.engine, use_lead_in=not args.no_lead_in)
         except NodeToolError as e:
-            print("sednode: error: %s" % e, file=sys.stderr, flush=True)
-            rc = rc or e.code
+            code = e.report()
+            rc = rc or code
             continue
         for ev in evs:
             n += 1
