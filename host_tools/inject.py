@@ -13,6 +13,7 @@ import time
 import numpy as np
 
 from host_tools.errors import NodeToolError, EXIT_PORT, EXIT_PROTOCOL
+from host_tools import messages
 from node import consts, proto
 
 
@@ -47,12 +48,12 @@ def inject(link, samples, features=True, events=True, progress=None, on_event=No
             idx.append(i)
             feats.append(np.frombuffer(fr.payload, dtype="<i4", count=nf, offset=5))
         elif fr.type == proto.EVENT:
-            ev = proto.unpack_event(fr.payload)
+            ev = messages.unpack_event(fr.payload)
             evs.append(ev)
             if on_event:
                 on_event(ev)
         elif fr.type == proto.ERROR:
-            code, ref, text = proto.unpack_error(fr.payload)
+            code, ref, text = messages.unpack_error(fr.payload)
             raise NodeToolError("%s: node error while injecting: %s" % (link.name, text), EXIT_PROTOCOL)
 
     while sent < total:

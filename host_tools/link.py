@@ -16,6 +16,7 @@ import zlib
 import serial
 
 from host_tools.errors import NodeToolError, EXIT_PORT, EXIT_PROTOCOL, EXIT_USAGE
+from host_tools import messages
 from node import proto
 
 DEFAULT_BAUD = 921600
@@ -82,7 +83,7 @@ def hello_frame(seq):
 class Frame(collections.namedtuple("Frame", "type seq payload")):
     @property
     def name(self):
-        return proto.name(self.type)
+        return messages.name(self.type)
 
 
 class NodeError(NodeToolError):
@@ -90,7 +91,7 @@ class NodeError(NodeToolError):
 
     def __init__(self, code, ref, text):
         self.err_code, self.ref = code, ref
-        super().__init__("node rejected %s: %s (%s)" % (proto.name(ref), text, proto.ERRORS.get(code, code)),
+        super().__init__("node rejected %s: %s (%s)" % (messages.name(ref), text, messages.ERRORS.get(code, code)),
                          EXIT_USAGE if code in (proto.E_CONFIG, proto.E_RANGE) else EXIT_PROTOCOL)
         self.reason = text
 
@@ -254,18 +255,18 @@ class Link:
             for f in self._read_frames(0.05):
                 if f.seq == seq and (f.type & proto.RESPONSE or f.type == proto.ERROR):
                     if f.type == proto.ERROR:
-                        e = NodeError(*proto.unpack_error(f.payload))
+                        e = NodeError(*messages.unpack_error(f.payload))
                         if accept_error:
                             return f
                         raise e
                     if f.type != typ | proto.RESPONSE:
-                        raise NodeToolError("%s: answer to %s was %s" % (self.name, proto.name(typ), f.name),
+                        raise NodeToolError("%s: answer to %s was %s" % (self.name, messages.name(typ), f.name),
                                             EXIT_PROTOCOL)
                     return f
                 self._unsolicited(f)
             if time.monotonic() > end:
                 raise NodeToolError("%s: no answer to %s (seq %d) within %.1f s; %s"
-                                    % (self.name, proto.name(typ), seq, timeout, self._describe_rx()), EXIT_PORT)
+                                    % (self.name, messages.name(typ), seq, timeout, self._describe_rx()), EXIT_PORT)
 
     def _unsolicited(self, f):
         # LOG goes to on_log whichever command holds the session: the node says a thing once
@@ -294,7 +295,7 @@ class Link:
     def hello(self):
         """Start a session; returns the node's INFO dict."""
         f = self.request(proto.HELLO)
-        self.info = proto.unpack_info(f.payload)
+        self.info = messages.unpack_info(f.payload)
         if self.info["proto_version"] != proto.PROTO_VERSION:
             raise NodeToolError("%s speaks protocol %d, these tools %d: update its firmware from this checkout "
                                 "(README, technicians: %s, then reset it)"
@@ -304,7 +305,7 @@ class Link:
 
     def get_info(self):
         """INFO: identity, uptime, free heap, config hash and counters."""
-        return proto.unpack_info(self.request(proto.INFO).payload)
+        return messages.unpack_info(self.request(proto.INFO).payload)
 
     def config_get(self):
         import json

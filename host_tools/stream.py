@@ -12,6 +12,7 @@ import numpy as np
 
 from host_tools.audio_io import WavWriter
 from host_tools.errors import NodeToolError, EXIT_PORT
+from host_tools import messages
 from node import proto
 
 
@@ -100,7 +101,7 @@ def stream(link, seconds, out_path=None, on_samples=None, progress=None, timeout
                 res["node_sent"], res["node_dropped"] = sent, nd
                 break
             elif fr.type == proto.ERROR:
-                code, ref, text = proto.unpack_error(fr.payload)
+                code, ref, text = messages.unpack_error(fr.payload)
                 raise NodeToolError("%s: node error during stream: %s" % (link.name, text), EXIT_PORT)
     except NodeToolError as e:
         res["partial"] = True

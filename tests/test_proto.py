@@ -18,6 +18,7 @@ import pytest
 
 from host_tools import link as hlink
 from host_tools.vnode import micropython_binary
+from host_tools import messages
 from node import proto
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -29,7 +30,7 @@ pytestmark = pytest.mark.host
 
 def test_layout_constants_agree():
     assert struct.calcsize(proto.EVENT_FMT) == proto.EVENT_LEN
-    assert len(struct.unpack(proto.EVENT_FMT, bytes(proto.EVENT_LEN))) == len(proto.EVENT_KEYS)
+    assert len(struct.unpack(proto.EVENT_FMT, bytes(proto.EVENT_LEN))) == len(messages.EVENT_KEYS)
     assert struct.calcsize(proto.INFO_FMT) == proto.INFO_LEN
     assert proto.MAX_RAW == proto.HDR_LEN + proto.MAX_PAYLOAD + proto.CRC_LEN
     assert proto.MAX_ENC >= proto.MAX_RAW + proto.MAX_RAW // 254 + 1
@@ -38,8 +39,8 @@ def test_layout_constants_agree():
     assert proto.NCOUNTERS == len(proto.COUNTERS)
     for i, name in enumerate(proto.COUNTERS):
         assert getattr(proto, "C_" + name.upper()) == i
-    ids = [getattr(proto, n) for n in proto.NAMES.values()]
-    assert sorted(ids) == sorted(proto.NAMES) and len(set(ids)) == len(ids)
+    ids = [getattr(proto, n) for n in messages.NAMES.values()]
+    assert sorted(ids) == sorted(messages.NAMES) and len(set(ids)) == len(ids)
     assert all(t < proto.RESPONSE for t in ids)
     assert proto.INTR_CHAR not in ids
 
@@ -80,9 +81,10 @@ def test_link_never_uses_seq_3():
 def test_info_roundtrip():
     p = proto.pack_info(0xDEADBEEF, 1234, 56789, 16000, proto.CAP_DSP, list(range(proto.NCOUNTERS)),
                         "0.1.0", "unix", "abcdef")
-    d = proto.unpack_info(p)
+    d = messages.unpack_info(p)
     assert d["config_hash"] == "deadbeef" and d["uptime_ms"] == 1234 and d["dsp"] and not d["detector"]
-    assert d["counters"]["events"] == proto.NCOUNTERS - 1 and d["uid"] == "abcdef"
+    assert d["counters"]["evlog_errors"] == proto.NCOUNTERS - 1 and d["counters"]["events"] == 15
+    assert d["uid"] == "abcdef"
 
 
 _MP_SCRIPT = r"""

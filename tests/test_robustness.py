@@ -11,6 +11,7 @@ import zlib
 import pytest
 
 from host_tools.link import Link, build_frame, cobs_encode
+from host_tools import messages
 from node import proto
 
 pytestmark = pytest.mark.vnode
@@ -59,7 +60,7 @@ def test_ten_thousand_malformed_inputs(vnode):
         while not stop.is_set():
             f = lk.recv(0.05)
             if f is not None and f.type == proto.ERROR:
-                errors.append(proto.unpack_error(f.payload)[0])
+                errors.append(messages.unpack_error(f.payload)[0])
     th = threading.Thread(target=reader, daemon=True)
     th.start()
     batch = bytearray()
@@ -73,7 +74,7 @@ def test_ten_thousand_malformed_inputs(vnode):
         elif kind == "oversize":
             batch += bytes(rng.randrange(1, 256) for _ in range(proto.MAX_ENC + rng.randrange(1, 3000))) + b"\x00"
         elif kind == "unknown":
-            t = rng.choice([t for t in range(256) if t not in proto.NAMES])
+            t = rng.choice([t for t in range(256) if t not in messages.NAMES])
             batch += build_frame(t, rng.randrange(1, 256), bytes(rng.randrange(0, 30)))
         else:
             batch += _out_of_range(rng, rng.randrange(1, 256))

@@ -20,7 +20,7 @@ from array import array
 import asyncio
 from micropython import const
 
-from node import audio, cobs, config, consts, proto
+from node import audio, cobs, config, consts, evlog, proto
 from node.link import Link
 
 if sys.platform == "linux":
@@ -89,6 +89,7 @@ class App:
             proto.INJECT_START: self.h_inject_start, proto.INJECT_DATA: self.h_inject_data,
             proto.INJECT_END: self.h_inject_end, proto.MONITOR: self.h_monitor,
             proto.REBOOT: self.h_reboot, proto.BYE: self.h_bye,
+            proto.EVLOG_GET: self.h_evlog_get, proto.EVLOG_CLEAR: self.h_evlog_clear,
         }
         self.abuf = bytearray(2 + 4 + 2 * _AS + 4)             # AUDIO frame
         self.abuf[0] = proto.AUDIO
@@ -99,6 +100,14 @@ class App:
         gc.collect()
         self.ring = audio.InjectRing(_RING)
         self.setup()
+        # the event log after the DSP and detector: their large buffers take whole blocks first
+        self.evlog = None
+        try:
+            self.evlog = evlog.EventLog()
+        except (OSError, MemoryError) as e:   # the node still detects and reports live; LOG says why
+            why = "event log not available: %s %s" % (type(e).__name__, e)
+            self.boot_msg = self.boot_msg + "; " + why if self.boot_msg else why
+        gc.collect()
 
     def setup(self):
         # (re)build everything that depends on the config; stops stream / injection
@@ -331,12 +340,14 @@ class App:
             if ev is not None:
                 self.c[proto.C_EVENTS] += 1
                 self.inj_events += injected
+                h = self.cfg["hop"]
+                onset = base + ev[1] * h + self.cfg["frame"] - h
                 if not injected or self.inj_flags & proto.INJ_EVENTS:
-                    h = self.cfg["hop"]
                     struct.pack_into(proto.EVENT_FMT, self.ebuf, 2, self.c[proto.C_EVENTS], ev[0],
-                                     base + ev[1] * h + self.cfg["frame"] - h, ev[2] * h, ev[3], ev[4],
-                                     ev[5], ev[6])
+                                     onset, ev[2] * h, ev[3], ev[4], ev[5], ev[6])
                     self.link.send(self.ebuf, proto.EVENT_LEN)
+                if not injected:               # what the mic heard is kept on flash too
+                    self.log_event(ev, onset, ev[2] * h)
         if self.monitor_ms and not injected:
             now = time.ticks_ms()
             if time.ticks_diff(now, self.t_level) >= self.monitor_ms:
@@ -346,6 +357,44 @@ class App:
                 t[1] = 0
                 struct.pack_into("<Ihh", t, 2, self.src.index, out[consts.F_PEAK], out[consts.F_RMS])
                 self.link.send(t, 8)
+
+    def log_event(self, ev, onset, duration):
+        if self.evlog is None:
+            self.c[proto.C_EVLOG_ERRORS] += 1
+            return
+        try:
+            self.evlog.add(ev[0], ev[4], ev[5], ev[6], onset, duration, ev[3], self.cfg["cal_cdb"],
+                           self.cfg["rate"], self.uptime // 1000)
+        except Exception:                  # flash full or failing, or no heap: counted (the live
+            self.c[proto.C_EVLOG_ERRORS] += 1  # report went out before)
+
+    def h_evlog_get(self, seq, buf, n):
+        if not self.need(seq, proto.EVLOG_GET, n, 5):
+            return
+        lg = self.evlog
+        if lg is None:
+            self.bad(seq, proto.E_STATE, proto.EVLOG_GET, "no event log on this node (see its LOG at HELLO)")
+            return
+        since, most = struct.unpack_from("<IB", buf, 2)
+        t = self.link.tx
+        k = lg.read(since, t, 2 + proto.EVLOG_HDR_LEN, min(most, proto.EVLOG_MAX))
+        struct.pack_into(proto.EVLOG_HDR, t, 2, lg.boot, lg.evicted, lg.first(), lg.seq, lg.bad, k)
+        self.link.reply(proto.EVLOG_GET | proto.RESPONSE, seq, None, proto.EVLOG_HDR_LEN + proto.EVLOG_REC_LEN * k)
+
+    def h_evlog_clear(self, seq, buf, n):
+        if not self.need(seq, proto.EVLOG_CLEAR, n, 4):
+            return
+        lg = self.evlog
+        if lg is None:
+            self.bad(seq, proto.E_STATE, proto.EVLOG_CLEAR, "no event log on this node")
+            return
+        seen = struct.unpack_from("<I", buf, 2)[0]
+        if seen != lg.seq:                 # events came after the host read: read them first
+            self.bad(seq, proto.E_STATE, proto.EVLOG_CLEAR,
+                     "events up to %d logged, host read up to %d: read again before clearing" % (lg.seq - 1, seen - 1))
+            return
+        struct.pack_into("<I", self.link.tx, 2, lg.clear())
+        self.link.reply(proto.EVLOG_CLEAR | proto.RESPONSE, seq, None, 4)
 
     async def inject_step(self):
         hop = self.hop

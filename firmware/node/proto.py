@@ -1,7 +1,9 @@
 # SPDX-License-Identifier: MIT
 # Serial link protocol: message ids, payload layouts, counters, error codes.
 # Valid under MicroPython and CPython: the node and the host tools import this one
-# file, so both sides always agree.  Wire format and rules: docs/protocol.md.
+# file, so both sides always agree.  Wire format and rules: docs/protocol.md.  What
+# only the host needs (decoders, names for messages and errors) is in
+# host_tools/messages.py: this module is compiled on the node, in its heap.
 #
 # Frame on the wire:  COBS( type:u8 | seq:u8 | payload | crc32:u32le ) 0x00
 #   crc32 is CRC-32/ISO-HDLC (zlib.crc32) over type, seq and payload.
@@ -44,6 +46,8 @@ MONITOR = const(0x19)       # <H LEVEL period ms (0: off)         -> (empty)
 REBOOT = const(0x1A)        # (empty)                            -> (empty), then the node resets
 BYE = const(0x1B)           # (empty)                            -> (empty), session ends
 PING = const(0x1C)          # (empty)                            -> <I uptime ms
+EVLOG_GET = const(0x1D)     # <IB first seq wanted, most records -> EVLOG_HDR, n records (node/evlog.py)
+EVLOG_CLEAR = const(0x1E)   # <I the node's next seq as last read -> <I records dropped
 
 # node -> host, seq 0
 AUDIO = const(0x40)         # <I index of first sample since boot, int16le samples
@@ -64,8 +68,19 @@ INJ_EVENTS = const(2)       # send EVENT per detection
 # count, update (0: new event, 1: revision of the last event of that class)
 EVENT_FMT = "<IBIIhBBB"
 EVENT_LEN = const(18)
-EVENT_KEYS = ("number", "class_id", "onset", "duration", "peak_cdb", "confidence", "shots", "update")
-CLASSES = ("none", "gunshot", "scream", "glass_break")   # = node.events.CLASS_NAMES
+
+# EVLOG_GET answer: boot count now, records evicted so far, first seq kept (0: none),
+# next seq, bad (torn) records skipped, n; then n records of EVLOG_REC_LEN bytes,
+# oldest first.  At most EVLOG_MAX records per answer (they fit the node's 512-byte
+# response buffer); the host asks again from the last seq + 1.
+# A record (node/evlog.py): seq, boot count, uptime s, class id, confidence, shots,
+# update, onset sample since boot (low 32 bits), duration samples, peak cdB, cal_cdb,
+# rate; then the CRC-32 of those 28 bytes.
+EVLOG_REC = "<IHIBBBBIIhhH"
+EVLOG_REC_LEN = const(32)
+EVLOG_HDR = "<HIIIHB"
+EVLOG_HDR_LEN = const(17)
+EVLOG_MAX = const(15)
 
 # ERROR codes
 E_UNKNOWN = const(1)        # unknown message type
@@ -76,8 +91,6 @@ E_STATE = const(5)          # not allowed now (e.g. INJECT_DATA without INJECT_S
 E_OVERFLOW = const(6)       # host sent more than its credit / out-of-order offset
 E_INTERNAL = const(7)       # exception in a handler (text follows)
 E_NODSP = const(8)          # firmware built without the DSP
-ERRORS = {1: "unknown type", 2: "bad length", 3: "out of range", 4: "config rejected",
-          5: "bad state", 6: "overflow", 7: "internal", 8: "no dsp"}
 
 # INFO payload: INFO_FMT, then ncounters * <I (names: COUNTERS), then three
 # length-prefixed (u8) utf-8 strings: firmware version, board, unique id (hex).
@@ -102,8 +115,9 @@ COUNTERS = (
     "session_timeouts",     # sessions ended by host silence
     "dsp_frames",           # frames through the DSP since boot
     "events",               # detector events since boot
+    "evlog_errors",         # events the node could not write to its event log (flash full or failing)
 )
-NCOUNTERS = const(16)
+NCOUNTERS = const(17)
 C_RX_BYTES = const(0)
 C_RX_FRAMES = const(1)
 C_RX_BAD_COBS = const(2)
@@ -120,21 +134,7 @@ C_SESSIONS = const(12)
 C_SESSION_TIMEOUTS = const(13)
 C_DSP_FRAMES = const(14)
 C_EVENTS = const(15)
-
-NAMES = {HELLO: "HELLO", INFO: "INFO", CONFIG_GET: "CONFIG_GET", CONFIG_SET: "CONFIG_SET",
-         STREAM_START: "STREAM_START", STREAM_STOP: "STREAM_STOP", INJECT_START: "INJECT_START",
-         INJECT_DATA: "INJECT_DATA", INJECT_END: "INJECT_END", MONITOR: "MONITOR",
-         REBOOT: "REBOOT", BYE: "BYE", PING: "PING", AUDIO: "AUDIO", FEATURES: "FEATURES",
-         EVENT: "EVENT", LEVEL: "LEVEL", LOG: "LOG", CREDIT: "CREDIT",
-         STREAM_END: "STREAM_END", ERROR: "ERROR"}
-
-
-def name(t):
-    # human name of a message type, responses as "INFO.r"
-    if t & RESPONSE:
-        return NAMES.get(t & 0x7F, "0x%02x" % t) + ".r"
-    return NAMES.get(t, "0x%02x" % t)
-
+C_EVLOG_ERRORS = const(16)
 
 def pack_info(cfg_hash, uptime_ms, free_heap, rate, caps, counters, fw, board, uid):
     out = bytearray(struct.pack(INFO_FMT, PROTO_VERSION, cfg_hash & 0xFFFFFFFF,
@@ -148,46 +148,31 @@ def pack_info(cfg_hash, uptime_ms, free_heap, rate, caps, counters, fw, board, u
     return out
 
 
-def unpack_info(p):
-    # INFO payload -> dict (unknown extra counters are kept as counter_N)
-    ver, h, up, heap, rate, caps, nc = struct.unpack_from(INFO_FMT, p, 0)
-    pos = INFO_LEN
-    counters = {}
-    for i in range(nc):
-        key = COUNTERS[i] if i < len(COUNTERS) else "counter_%d" % i
-        counters[key] = struct.unpack_from("<I", p, pos)[0]
-        pos += 4
-    strs = []
-    for _ in range(3):
-        n = p[pos]
-        strs.append(bytes(p[pos + 1:pos + 1 + n]).decode())
-        pos += 1 + n
-    return {"proto_version": ver, "firmware": strs[0], "board": strs[1], "uid": strs[2],
-            "config_hash": "%08x" % h, "uptime_ms": up, "free_heap": heap, "rate": rate,
-            "dsp": bool(caps & CAP_DSP), "detector": bool(caps & CAP_DETECT), "counters": counters}
-
-
-def unpack_event(p):
-    return dict(zip(EVENT_KEYS, struct.unpack_from(EVENT_FMT, p, 0)))
-
-
-def unpack_error(p):
-    code, ref = p[0], p[1]
-    return code, ref, bytes(p[2:]).decode("utf-8", "replace") if len(p) > 2 else ""
-
-
 _TABLE = []
 
 
 def crc32(data, crc=0):
     # CRC-32/ISO-HDLC, bit-identical to zlib.crc32 and binascii.crc32 (slow path:
-    # config hash and tests; the link uses the viper version in node.cobs)
-    if not _TABLE:
+    # config hash and tests).  On the node: the link's viper CRC over a copy, so that no
+    # second 256-entry table (2 KB of heap on the unix port) is built
+    if not crc:
+        try:
+            from node import cobs
+            n = len(data)
+            b = bytearray(n + 4)
+            b[:n] = data
+            cobs.crc_put(b, n, cobs.TABLE, cobs.MASK32)
+            return b[n] | b[n + 1] << 8 | b[n + 2] << 16 | b[n + 3] << 24
+        except ImportError:     # CPython
+            pass
+    if not _TABLE:          # built aside, then put in at once: a MemoryError halfway
+        t = []              # must not leave a short table behind for every later call
         for i in range(256):
             c = i
             for _ in range(8):
                 c = (c >> 1) ^ 0xEDB88320 if c & 1 else c >> 1
-            _TABLE.append(c)
+            t.append(c)
+        _TABLE.extend(t)
     crc ^= 0xFFFFFFFF
     for b in data:
         crc = _TABLE[(crc ^ b) & 0xFF] ^ (crc >> 8)

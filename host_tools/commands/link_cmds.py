@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
 """Commands that talk to a node over its serial link:
-ports, info, config get|set, stream, inject, monitor, hil, sim.
+ports, info, config get|set, stream, inject, monitor, events, hil, sim.
 
 Every command takes --port PATH|auto|sim (default auto) and --json; data goes to
 stdout, progress bars to stderr (only on a terminal), errors as one line.
@@ -14,7 +14,9 @@ import time
 from host_tools import ports
 from host_tools.commands import number
 from host_tools.errors import NodeToolError, EXIT_FAIL, EXIT_USAGE, writable_file
+from host_tools import messages
 from node import config, proto
+from node.events import CLASS_NAMES
 
 
 def _progress(label):
@@ -141,7 +143,7 @@ def cmd_inject(args):
                                                             len(r["events"]), r["seconds"])]
     for ev in r["events"]:
         lines.append("EVENT %-8s onset %.3f s  duration %.3f s  peak %.1f dBFS  confidence %d  shots %d" % (
-            proto.CLASSES[ev["class_id"]] if ev["class_id"] < len(proto.CLASSES) else ev["class_id"],
+            CLASS_NAMES[ev["class_id"]] if ev["class_id"] < len(CLASS_NAMES) else ev["class_id"],
             ev["onset"] / r["rate"], ev["duration"] / r["rate"], ev["peak_cdb"] / 100, ev["confidence"],
             ev["shots"]))
     if args.features:
@@ -170,12 +172,44 @@ def cmd_monitor(args):
                     _emit(args, obj, "%9.2f s  peak %6.1f dB  rms %6.1f dB  %s" % (idx / rate, peak / 100,
                                                                                  rms / 100, bar))
                 elif fr.type == proto.EVENT:
-                    ev = proto.unpack_event(fr.payload)
+                    ev = messages.unpack_event(fr.payload)
                     ev["type"] = "event"
                     _emit(args, ev, "EVENT %s" % ev)
         except KeyboardInterrupt:
             pass
         link.request(proto.MONITOR, struct.pack("<H", 0))
+    return 0
+
+
+def cmd_events(args):
+    from host_tools import events
+    with session(args) as link:
+        head, recs = events.read_log(link, args.since)
+        boot_now, up = head["boot"], link.get_info()["uptime_ms"] / 1000.0
+        cleared = None
+        if args.clear:
+            cleared, newer = events.clear_log(link, head)
+            recs += newer
+    shown = recs if args.revisions else events.fold(recs)
+    rows = [events.describe(r, boot_now, up) for r in shown]
+    summary = {"records": len(recs), "events": len(rows), "evicted": head["evicted"], "bad": head["bad"],
+               "boot": boot_now, "next_seq": head["next"], "cleared": cleared}
+    if args.json:
+        for d in rows:
+            _emit(args, d, "")
+        sys.stderr.write("sednode events: %s\n" % json.dumps(summary))
+    else:
+        for d in rows:
+            sys.stdout.write(events.line(d) + "\n")
+        note = "%d event%s (%d record%s) since #%d; node boot %d" % (
+            len(rows), "" if len(rows) == 1 else "s", len(recs), "" if len(recs) == 1 else "s", args.since, boot_now)
+        if head["evicted"]:
+            note += "; %d older records evicted (log full)" % head["evicted"]
+        if head["bad"]:
+            note += "; %d damaged records skipped" % head["bad"]
+        if cleared is not None:
+            note += "; %d records cleared on the node" % cleared
+        sys.stderr.write("sednode events: %s\n" % note)
     return 0
 
 
@@ -259,6 +293,16 @@ def register(sub):
     p.add_argument("--interval", type=number(int, 10, 65535), default=200, help="level period, ms (default 200)")
     _common(p)
     p.set_defaults(func=cmd_monitor)
+
+    p = sub.add_parser("events", help="the events the node logged on its flash (kept across reboots)")
+    p.add_argument("--since", type=number(int, 0, 0xFFFFFFFF), default=0, metavar="SEQ",
+                   help="only records numbered SEQ or later (default: all)")
+    p.add_argument("--revisions", action="store_true",
+                   help="every record, revisions included (default: the last revision of each event)")
+    p.add_argument("--clear", action="store_true",
+                   help="after reading, drop the records read from the node (never one not read)")
+    _common(p)
+    p.set_defaults(func=cmd_events)
 
     p = sub.add_parser("hil", help="inject test signals, compare the device with dsp_reference bit-exactly")
     p.add_argument("files", nargs="*", help="WAV files (default: the bundled suite of signals and scenes)")

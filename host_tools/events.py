@@ -1,0 +1,148 @@
+# SPDX-License-Identifier: MIT
+"""The node's event log (`sednode events`): read it over the link, decode and fold its
+records, turn them into what an operator reads.  Record layout: node.proto.EVLOG_REC;
+the node's side: firmware/node/evlog.py."""
+import struct
+import time
+import zlib
+
+from node import proto
+from node.events import CLASS_NAMES
+
+from host_tools import messages
+from host_tools.errors import NodeToolError, EXIT_PROTOCOL
+
+WRAP = 1 << 32          # the onset's sample counter is 32 bits (74.6 h at 16 kHz)
+KEYS = ("seq", "boot", "uptime_s", "class_id", "confidence", "shots", "update", "onset", "duration",
+        "peak_cdb", "cal_cdb", "rate")                 # proto.EVLOG_REC's fields
+REC_LEN = proto.EVLOG_REC_LEN
+
+
+def pack(seq, boot, uptime_s, cls, conf, shots, update, onset, duration, peak, cal, rate):
+    """One record as the node writes it (for tests and tools)."""
+    b = struct.pack(proto.EVLOG_REC, seq, boot, uptime_s, cls, conf, shots, update, onset & 0xFFFFFFFF,
+                    duration, peak, cal, rate)
+    return b + struct.pack("<I", zlib.crc32(b))
+
+
+def seq_of(rec):
+    """The record's sequence number, or -1 when it is short or its CRC does not match."""
+    if len(rec) < REC_LEN or struct.unpack_from("<I", rec, REC_LEN - 4)[0] != zlib.crc32(bytes(rec[:REC_LEN - 4])):
+        return -1
+    return struct.unpack_from("<I", rec, 0)[0]
+
+
+def unpack(rec):
+    """Record bytes -> dict (KEYS)."""
+    return dict(zip(KEYS, struct.unpack_from(proto.EVLOG_REC, rec, 0)))
+
+
+def read_log(link, since=0):
+    """Every record with seq >= since, oldest first, and the log's header.
+
+    Returns:
+        (head, records): head = dict(boot, evicted, first, next, bad); records = dicts (evlog.KEYS).
+    """
+    from host_tools.link import install_hint
+    recs = []
+    while True:
+        f = link.request(proto.EVLOG_GET, struct.pack("<IB", since, proto.EVLOG_MAX), accept_error=True)
+        if f.type == proto.ERROR:
+            code, _, why = messages.unpack_error(f.payload)
+            if code == proto.E_UNKNOWN:
+                raise NodeToolError("%s: this node's firmware keeps no event log; update it from this checkout "
+                                    "(README, technicians: %s, then reset it)" % (link.name, install_hint(link.name)),
+                                    EXIT_PROTOCOL)
+            raise NodeToolError("%s: node refused EVLOG_GET: %s" % (link.name, why), EXIT_PROTOCOL)
+        p = f.payload
+        if len(p) < proto.EVLOG_HDR_LEN:
+            raise NodeToolError("%s: EVLOG_GET answer of %d bytes, shorter than its header" % (link.name, len(p)),
+                                EXIT_PROTOCOL)
+        boot, evicted, first, nxt, bad, n = struct.unpack_from(proto.EVLOG_HDR, p, 0)
+        if len(p) != proto.EVLOG_HDR_LEN + n * REC_LEN:
+            raise NodeToolError("%s: EVLOG_GET answer says %d records but carries %d bytes"
+                                % (link.name, n, len(p) - proto.EVLOG_HDR_LEN), EXIT_PROTOCOL)
+        for k in range(n):
+            r = p[proto.EVLOG_HDR_LEN + k * REC_LEN:proto.EVLOG_HDR_LEN + (k + 1) * REC_LEN]
+            if seq_of(r) < 0:       # the node checks too; a record damaged on the wire is not used
+                raise NodeToolError("%s: event record with a bad CRC in EVLOG_GET" % link.name, EXIT_PROTOCOL)
+            recs.append(unpack(r))
+        head = {"boot": boot, "evicted": evicted, "first": first, "next": nxt, "bad": bad}
+        if n == 0 or recs[-1]["seq"] + 1 >= nxt:
+            return head, recs
+        since = recs[-1]["seq"] + 1
+
+
+def clear_log(link, head, tries=3):
+    """Drop the node's records, but only those the host has: the node refuses when events
+    arrived after head was read (E_STATE); then the newer ones are read and returned too.
+
+    Returns:
+        (records dropped on the node, newer records read meanwhile).
+    """
+    newer = []
+    for _ in range(tries):
+        f = link.request(proto.EVLOG_CLEAR, struct.pack("<I", head["next"]), accept_error=True)
+        if f.type != proto.ERROR:
+            return struct.unpack("<I", f.payload)[0], newer
+        code, _, why = messages.unpack_error(f.payload)
+        if code != proto.E_STATE or "read again" not in why:
+            raise NodeToolError("%s: node refused to clear its event log: %s" % (link.name, why), EXIT_PROTOCOL)
+        head, more = read_log(link, head["next"])
+        newer += more
+    raise NodeToolError("%s: events keep arriving; the log was not cleared (nothing lost: run again)" % link.name,
+                        EXIT_PROTOCOL)
+
+
+def onset_s(r):
+    """Seconds from the node's boot to the event's onset (the sample counter unwrapped
+    with the uptime the node wrote beside it)."""
+    rate = r["rate"] or 16000
+    k = round((r["uptime_s"] * rate - r["onset"]) / WRAP)
+    return (r["onset"] + max(k, 0) * WRAP) / rate
+
+
+def fold(records):
+    """One record per event: the last revision of each (boot, class, onset), in log order
+    of first report; 'revisions' says how many records the event had."""
+    out, where = [], {}
+    for r in records:
+        key = (r["boot"], r["class_id"], r["onset"])
+        if key in where:
+            i = where[key]
+            out[i] = dict(r, revisions=out[i]["revisions"] + 1)
+        else:
+            where[key] = len(out)
+            out.append(dict(r, revisions=1))
+    return out
+
+
+def describe(r, boot_now=None, uptime_now_s=None, now=None):
+    """A record as the operator's dict: class name, times in seconds, levels in dB, and
+    the wall-clock time when the event is from the node's current boot (the node has no
+    clock of its own: the host's clock minus the node's uptime since)."""
+    t = onset_s(r)
+    cls = CLASS_NAMES[r["class_id"]] if r["class_id"] < len(CLASS_NAMES) else "class_%d" % r["class_id"]
+    d = {"seq": r["seq"], "boot": r["boot"], "class": cls, "onset_s": round(t, 3),
+         "duration_s": round(r["duration"] / (r["rate"] or 16000), 3), "peak_dbfs": r["peak_cdb"] / 100,
+         "peak_db_spl": (r["peak_cdb"] + r["cal_cdb"]) / 100 if r["cal_cdb"] else None,
+         "confidence": r["confidence"], "time_utc": None}
+    if cls == "gunshot":
+        d["shots"] = r["shots"]
+    if "revisions" in r:
+        d["revisions"] = r["revisions"]
+    else:
+        d["update"] = r["update"]
+    if boot_now is not None and r["boot"] == boot_now and uptime_now_s is not None:
+        when = (time.time() if now is None else now) - (uptime_now_s - t)
+        d["time_utc"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(when))
+    return d
+
+
+def line(d):
+    """One line of text for describe()'s dict."""
+    spl = "" if d["peak_db_spl"] is None else " (%.1f dB SPL)" % d["peak_db_spl"]
+    when = d["time_utc"] or "boot %d" % d["boot"]
+    shots = "  shots %d" % d["shots"] if "shots" in d else ""
+    return "#%-5d %-20s  +%10.3f s  %-11s  %6.3f s  peak %6.1f dBFS%s  conf %3d%s" % (
+        d["seq"], when, d["onset_s"], d["class"], d["duration_s"], d["peak_dbfs"], spl, d["confidence"], shots)
