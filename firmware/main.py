@@ -1,8 +1,7 @@
 # SPDX-License-Identifier: MIT
 # main.py: runs after boot.py.  Safe-mode check first (nothing else is imported, so
 # a broken app cannot lock the board), then the app.  When the app ends (Ctrl-C
-# outside a host session, or an uncaught error) the REPL takes over, with the app's
-# modules dropped.
+# outside a host session, or an uncaught error) the REPL takes over.
 import sys
 
 if sys.platform == "linux":
@@ -15,16 +14,4 @@ if board.safe_mode():
 else:
     from node import app
 
-    try:
-        app.run()
-    finally:
-        # The REPL, and mpremote after it, get the heap back: the app's modules (the detector's
-        # table alone is ~30 KB) are dropped once it has ended.  Without that, an mpremote copy
-        # onto a node whose app was interrupted (`resume`, no soft reset) ran out of heap.
-        del app
-        for k in list(sys.modules):
-            if k.startswith("node"):
-                del sys.modules[k]
-        import gc
-
-        gc.collect()
+    app.run()
