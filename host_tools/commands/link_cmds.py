@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
 """Commands that talk to a node over its serial link:
-ports, info, config get|set, stream, inject, monitor, events, hil, sim.
+ports, info, config get|set, stream, inject, monitor, events, calibrate, hil, sim.
 
 Every command takes --port PATH|auto|sim (default auto) and --json; data goes to
 stdout, progress bars to stderr (only on a terminal), errors as one line.
@@ -158,6 +158,7 @@ def cmd_monitor(args):
     end = time.monotonic() + args.seconds if args.seconds else None
     with session(args) as link:
         rate = link.info["rate"]
+        cal = link.config_get()["cal_cdb"]          # 0: not calibrated (sednode calibrate)
         link.request(proto.MONITOR, struct.pack("<H", args.interval))
         try:
             while end is None or time.monotonic() < end:
@@ -167,10 +168,12 @@ def cmd_monitor(args):
                     continue
                 if fr.type == proto.LEVEL:
                     idx, peak, rms = struct.unpack("<Ihh", fr.payload)
-                    obj = {"type": "level", "t_s": idx / rate, "peak_db": peak / 100, "rms_db": rms / 100}
+                    obj = {"type": "level", "t_s": idx / rate, "peak_db": peak / 100, "rms_db": rms / 100,
+                           "rms_db_spl": (rms + cal) / 100 if cal else None}
                     bar = "#" * max(0, int((rms / 100 + 90) / 2))
-                    _emit(args, obj, "%9.2f s  peak %6.1f dB  rms %6.1f dB  %s" % (idx / rate, peak / 100,
-                                                                                 rms / 100, bar))
+                    spl = "  %5.1f dB SPL" % ((rms + cal) / 100) if cal else ""
+                    _emit(args, obj, "%9.2f s  peak %6.1f dB  rms %6.1f dB%s  %s" % (idx / rate, peak / 100,
+                                                                                   rms / 100, spl, bar))
                 elif fr.type == proto.EVENT:
                     ev = messages.unpack_event(fr.payload)
                     ev["type"] = "event"
@@ -210,6 +213,26 @@ def cmd_events(args):
         if cleared is not None:
             note += "; %d records cleared on the node" % cleared
         sys.stderr.write("sednode events: %s\n" % note)
+    return 0
+
+
+def cmd_calibrate(args):
+    from host_tools import calibrate
+    with session(args) as link:
+        r = calibrate.calibrate(link, args.ref_db, args.freq, args.seconds, progress=_progress("calibrate"))
+        if args.apply:
+            link.config_set({"cal_cdb": r["cal_cdb"]})
+        r["applied"] = bool(args.apply)
+    for w in r["warnings"]:
+        sys.stderr.write("sednode calibrate: warning: %s\n" % w)
+    text = ["tone       %.1f Hz, %.2f dBFS (%.1f%% of the power, steady within %.2f dB over %.2f s)"
+            % (r["freq_hz"], r["level_dbfs"], 100 * r["share"], r["wander_db"], r["seconds"]),
+            "reference  %g dB SPL: sensitivity %.2f dBFS at 94 dB SPL (gain_db %d)"
+            % (r["ref_db"], r["sensitivity_dbfs"], r["gain_db"]),
+            "cal_cdb    %d (dB SPL = dBFS + %.2f; was %d)%s"
+            % (r["cal_cdb"], r["cal_cdb"] / 100, r["cal_cdb_before"],
+               ", saved on the node" if args.apply else "; --apply saves it on the node")]
+    _emit(args, r, "\n".join(text))
     return 0
 
 
@@ -303,6 +326,15 @@ def register(sub):
                    help="after reading, drop the records read from the node (never one not read)")
     _common(p)
     p.set_defaults(func=cmd_events)
+
+    p = sub.add_parser("calibrate", help="derive the node's dB SPL offset (cal_cdb) from a calibrator's tone")
+    p.add_argument("--ref-db", type=number(float, 30, 150), default=94.0,
+                   help="the calibrator's level, dB SPL (default 94)")
+    p.add_argument("--freq", type=number(float, 50, 7000), default=1000.0, help="its frequency, Hz (default 1000)")
+    p.add_argument("--seconds", type=number(float, 1, 60), default=3.0, help="recording length (default 3)")
+    p.add_argument("--apply", action="store_true", help="save the derived cal_cdb in the node's config")
+    _common(p)
+    p.set_defaults(func=cmd_calibrate)
 
     p = sub.add_parser("hil", help="inject test signals, compare the device with dsp_reference bit-exactly")
     p.add_argument("files", nargs="*", help="WAV files (default: the bundled suite of signals and scenes)")
