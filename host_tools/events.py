@@ -43,15 +43,14 @@ def read_log(link, since=0):
     Returns:
         (head, records): head = dict(boot, evicted, first, next, bad); records = dicts (evlog.KEYS).
     """
-    from host_tools.link import install_hint
+    from host_tools.link import update_hint
     recs = []
     while True:
         f = link.request(proto.EVLOG_GET, struct.pack("<IB", since, proto.EVLOG_MAX), accept_error=True)
         if f.type == proto.ERROR:
             code, _, why = messages.unpack_error(f.payload)
             if code == proto.E_UNKNOWN:
-                raise NodeToolError("%s: this node's firmware keeps no event log; update it from this checkout "
-                                    "(README, technicians: %s, then reset it)" % (link.name, install_hint(link.name)),
+                raise NodeToolError("%s: this node's firmware keeps no event log; %s" % (link.name, update_hint(link.name)),
                                     EXIT_PROTOCOL)
             raise NodeToolError("%s: node refused EVLOG_GET: %s" % (link.name, why), EXIT_PROTOCOL)
         p = f.payload

@@ -29,6 +29,12 @@ def install_hint(port):
     return "mpremote connect %s %s" % (port, " ".join(INSTALL_ARGS))
 
 
+def update_hint(port):
+    """How to put this checkout's firmware on the node at port (for error messages)."""
+    return "update its firmware from this checkout: sednode deploy --port %s (by hand, README: %s, then reset it)" \
+        % (port, install_hint(port))
+
+
 def cobs_encode(data):
     """COBS-encode ``data`` and append the 0x00 delimiter."""
     out = bytearray()
@@ -297,10 +303,9 @@ class Link:
         f = self.request(proto.HELLO)
         self.info = messages.unpack_info(f.payload)
         if self.info["proto_version"] != proto.PROTO_VERSION:
-            raise NodeToolError("%s speaks protocol %d, these tools %d: update its firmware from this checkout "
-                                "(README, technicians: %s, then reset it)"
+            raise NodeToolError("%s speaks protocol %d, these tools %d: %s"
                                 % (self.name, self.info["proto_version"], proto.PROTO_VERSION,
-                                   install_hint(self.name)), EXIT_PROTOCOL)
+                                   update_hint(self.name)), EXIT_PROTOCOL)
         return self.info
 
     def get_info(self):

@@ -180,4 +180,5 @@ def test_a_node_without_the_event_log_is_told_to_update(tmp_path):
     with VirtualNode(firmware=str(old)) as node:
         r = subprocess.run([SEDNODE, "events", "--port", node.port], capture_output=True, text=True, timeout=60)
     assert r.returncode == 4 and r.stdout == "", r
-    assert "keeps no event log; update it" in r.stderr and "mpremote connect %s cp -r" % node.port in r.stderr
+    assert "keeps no event log; update its firmware" in r.stderr and "sednode deploy --port %s" % node.port in r.stderr
+    assert "mpremote connect %s cp -r" % node.port in r.stderr

@@ -70,3 +70,4 @@ def test_a_node_of_another_protocol_is_refused_with_the_install_hint(monkeypatch
             Link.open(vn.port)
         assert e.value.code == EXIT_PROTOCOL
         assert "mpremote connect %s cp -r" % vn.port in str(e.value), str(e.value)
+        assert "sednode deploy --port %s" % vn.port in str(e.value), str(e.value)

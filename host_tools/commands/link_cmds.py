@@ -1,6 +1,8 @@
 # SPDX-License-Identifier: MIT
 """Commands that talk to a node over its serial link:
-ports, info, config get|set, stream, inject, monitor, events, calibrate, hil, sim.
+ports, info, config get|set, stream, inject, monitor, events, calibrate, hil, sim,
+and the two that put software on a node: flash (MicroPython, esptool) and deploy
+(this checkout's firmware, mpremote).
 
 Every command takes --port PATH|auto|sim (default auto) and --json; data goes to
 stdout, progress bars to stderr (only on a terminal), errors as one line.
@@ -236,6 +238,35 @@ def cmd_calibrate(args):
     return 0
 
 
+def _say(msg):
+    sys.stderr.write("sednode: %s\n" % msg)
+
+
+def cmd_flash(args):
+    from host_tools import deploy
+    if args.port == "sim":
+        raise NodeToolError("flash: a virtual node has no flash chip; its firmware is this checkout's "
+                            "(sednode deploy copies it onto a node)", EXIT_USAGE)
+    deploy.check_image(args.image, args.chip)           # before the port is looked up
+    with ports.opened(args.port) as path:
+        deploy.flash(path, args.image, args.chip, args.flash_baud, args.erase, log=_say)
+    _emit(args, {"port": path, "image": args.image, "chip": args.chip, "erased": args.erase},
+          "MicroPython written to %s; next: sednode deploy --port %s" % (path, path))
+    return 0
+
+
+def cmd_deploy(args):
+    from host_tools import deploy
+    firmware = args.firmware or deploy.FIRMWARE
+    deploy.firmware_files(firmware)                     # a wrong folder is refused before the port
+    vargs = {"audio": args.sim_audio, "firmware": args.sim_firmware} if args.port == "sim" else {}
+    with ports.opened(args.port, **vargs) as path:
+        r = deploy.deploy(path, firmware, log=_say)
+    _emit(args, r, "%d files (%d bytes) deployed to %s and checked; the node runs firmware %s, protocol %d"
+          % (r["files"], r["bytes"], r["port"], r["firmware"], r["proto_version"]))
+    return 0
+
+
 def cmd_hil(args):
     from host_tools import hil
     if args.junit:
@@ -335,6 +366,23 @@ def register(sub):
     p.add_argument("--apply", action="store_true", help="save the derived cal_cdb in the node's config")
     _common(p)
     p.set_defaults(func=cmd_calibrate)
+
+    p = sub.add_parser("flash", help="write MicroPython's image onto an ESP32 (esptool)")
+    p.add_argument("image", help="MicroPython's firmware .bin for the board (micropython.org)")
+    p.add_argument("--chip", default="esp32", help="esp32 (default; the boards in hardware/), esp32s2, esp32s3, "
+                   "esp32c3, esp32c6")
+    p.add_argument("--erase", action="store_true", help="erase the whole flash first (its files too)")
+    p.add_argument("--flash-baud", type=number(int, 9600, 3000000), default=460800,
+                   help="baud rate while flashing (default 460800)")
+    p.add_argument("--port", default=os.environ.get("SEDNODE_PORT", "auto"),
+                   help="device path or 'auto' (the one connected board, default)")
+    p.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+    p.set_defaults(func=cmd_flash)
+
+    p = sub.add_parser("deploy", help="copy this checkout's firmware onto a node, check it, restart it (mpremote)")
+    p.add_argument("--firmware", metavar="DIR", help="firmware folder to copy (default: firmware/)")
+    _common(p)
+    p.set_defaults(func=cmd_deploy)
 
     p = sub.add_parser("hil", help="inject test signals, compare the device with dsp_reference bit-exactly")
     p.add_argument("files", nargs="*", help="WAV files (default: the bundled suite of signals and scenes)")

@@ -1,0 +1,105 @@
+# SPDX-License-Identifier: MIT
+"""Putting software on a node: `sednode deploy` (real mpremote against a virtual node whose
+flash folder then runs what was copied) and `sednode flash` (esptool at its API boundary:
+no ESP32 here, so esptool.main is replaced where the board would answer)."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from host_tools import cli, deploy
+from host_tools.vnode import VirtualNode
+
+SEDNODE = os.path.join(os.path.dirname(sys.executable), "sednode")
+
+
+def run(capsys, *argv):
+    rc = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+@pytest.mark.vnode
+def test_deploy_puts_this_firmware_on_a_node_checks_it_and_the_node_runs_it(tmp_path):
+    fw = tmp_path / "fw"                       # this firmware, marked so the node can tell which it runs
+    shutil.copytree(deploy.FIRMWARE, fw, ignore=shutil.ignore_patterns("__pycache__"))
+    consts = (fw / "node" / "consts.py").read_text()
+    assert 'FW_VERSION = "' in consts
+    (fw / "node" / "consts.py").write_text(consts.replace('FW_VERSION = "', 'FW_VERSION = "deployed-', 1))
+    os.makedirs(fw / "node" / "__pycache__")
+    (fw / "node" / "__pycache__" / "app.cpython-312.pyc").write_bytes(b"not for the board")
+    flash = tmp_path / "flash"
+    flash.mkdir()
+    with VirtualNode(flash=str(flash)) as node:     # the virtual node runs its flash folder first
+        r = subprocess.run([SEDNODE, "deploy", "--port", node.port, "--firmware", str(fw), "--json"],
+                           capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stderr
+        got = json.loads(r.stdout)
+        assert got["firmware"].startswith("deployed-") and got["files"] == len(deploy.firmware_files(str(fw)))
+        info = subprocess.run([SEDNODE, "info", "--port", node.port, "--json"], capture_output=True, text=True,
+                              timeout=60)
+        assert json.loads(info.stdout)["firmware"] == got["firmware"]
+    for f in deploy.firmware_files(str(fw)):
+        assert (flash / f).read_bytes() == (fw / f).read_bytes(), f
+    assert not (flash / "node" / "__pycache__").exists()
+
+
+def test_deploy_refuses_a_folder_that_is_no_firmware_before_the_port(tmp_path, capsys):
+    rc, out, err = run(capsys, "deploy", "--firmware", str(tmp_path), "--port", "/dev/nonexistent-port")
+    assert rc == 2 and out == "" and "does not look like the firmware folder" in err
+
+
+def test_deploy_to_a_port_that_is_not_there_is_exit_3(capsys):
+    rc, out, err = run(capsys, "deploy", "--port", "/dev/nonexistent-port")
+    assert rc == 3 and out == "" and "mpremote cp failed" in err and len(err.strip().splitlines()) == 2
+
+
+def _image(tmp_path, first=0xE9, name="micropython.bin"):
+    p = tmp_path / name
+    p.write_bytes(bytes([first]) + bytes(4095))
+    return str(p)
+
+
+@pytest.mark.parametrize("chip,erase,expect", [
+    ("esp32", False, [["--chip", "esp32", "--port", "/dev/ttyUSB7", "--baud", "460800", "write-flash", "-z",
+                       "0x1000", "IMG"]]),
+    ("esp32s3", True, [["--chip", "esp32s3", "--port", "/dev/ttyUSB7", "--baud", "460800", "erase-flash"],
+                       ["--chip", "esp32s3", "--port", "/dev/ttyUSB7", "--baud", "460800", "write-flash", "-z",
+                        "0x0", "IMG"]]),
+])
+def test_flash_hands_esptool_the_image_at_the_chips_offset(tmp_path, capsys, monkeypatch, chip, erase, expect):
+    import esptool
+    calls = []
+    monkeypatch.setattr(esptool, "main", lambda argv: calls.append(list(argv)) or print("esptool says hi"))
+    img = _image(tmp_path)
+    rc, out, err = run(capsys, "flash", img, "--chip", chip, "--port", "/dev/ttyUSB7", "--json",
+                       *(["--erase"] if erase else []))
+    assert rc == 0, err
+    assert calls == [[img if a == "IMG" else a for a in e] for e in expect]
+    assert json.loads(out) == {"port": "/dev/ttyUSB7", "image": img, "chip": chip, "erased": erase}
+    assert "esptool says hi" in err                       # esptool's own output goes to stderr
+
+
+def test_flash_reports_esptools_failure_as_a_port_error(tmp_path, capsys):
+    # the real esptool, with a port that is not there
+    rc, out, err = run(capsys, "flash", _image(tmp_path), "--port", "/dev/nonexistent-port")
+    assert rc == 3 and out == "" and "flash: esptool failed on /dev/nonexistent-port: Could not open" in err
+
+
+@pytest.mark.parametrize("argv,why", [
+    (["IMG_BAD"], "is not an ESP firmware image"),
+    (["MISSING"], "cannot read the image"),
+    (["IMG", "--chip", "esp8266"], "chip 'esp8266' is not one of"),
+    (["IMG", "--port", "sim"], "a virtual node has no flash chip"),
+])
+def test_flash_refuses_bad_input_before_esptool(tmp_path, capsys, monkeypatch, argv, why):
+    import esptool
+    monkeypatch.setattr(esptool, "main", lambda argv: pytest.fail("esptool must not run"))
+    sub = {"IMG": _image(tmp_path), "IMG_BAD": _image(tmp_path, first=0x7F, name="bad.bin"),
+           "MISSING": str(tmp_path / "missing.bin")}
+    rc, out, err = run(capsys, "flash", *[sub.get(a, a) for a in argv], *([] if "--port" in argv else
+                                                                           ["--port", "/dev/ttyUSB7"]))
+    assert rc == 2 and out == "" and why in err, err
