@@ -116,10 +116,32 @@ def fold(records):
     return out
 
 
-def describe(r, boot_now=None, uptime_now_s=None, now=None):
-    """A record as the operator's dict: class name, times in seconds, levels in dB, and
-    the wall-clock time when the event is from the node's current boot (the node has no
-    clock of its own: the host's clock minus the node's uptime since)."""
+def sync_time(link, now=None):
+    """Tell the node the host's time (EVLOG_TIME; the node keeps when its current boot began)
+    and return when each boot it remembers began: {boot: unix time, s}."""
+    now = time.time() if now is None else now
+    sec = int(now)
+    f = link.request(proto.EVLOG_TIME, struct.pack("<IH", sec, int(round((now - sec) * 1000)) % 1000))
+    n = struct.calcsize(proto.EVLOG_TIME_FMT)
+    starts = {}
+    for k in range(len(f.payload) // n):
+        boot, s, ms = struct.unpack_from(proto.EVLOG_TIME_FMT, f.payload, k * n)
+        if boot:
+            starts[boot] = s + ms / 1000.0
+    return starts
+
+
+def iso(t):
+    """Unix time -> ISO 8601 UTC with milliseconds."""
+    ms = int(round((t - int(t)) * 1000))
+    sec = int(t) + ms // 1000
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)) + ".%03dZ" % (ms % 1000)
+
+
+def describe(r, starts=None):
+    """A record as the operator's dict: class name, times in seconds, levels in dB, and the
+    event's time (UTC) when its boot's start is known (``starts``, from sync_time: the node
+    has no clock, a host tells it the time)."""
     t = onset_s(r)
     cls = CLASS_NAMES[r["class_id"]] if r["class_id"] < len(CLASS_NAMES) else "class_%d" % r["class_id"]
     d = {"seq": r["seq"], "boot": r["boot"], "class": cls, "onset_s": round(t, 3),
@@ -132,9 +154,8 @@ def describe(r, boot_now=None, uptime_now_s=None, now=None):
         d["revisions"] = r["revisions"]
     else:
         d["update"] = r["update"]
-    if boot_now is not None and r["boot"] == boot_now and uptime_now_s is not None:
-        when = (time.time() if now is None else now) - (uptime_now_s - t)
-        d["time_utc"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(when))
+    if starts and r["boot"] in starts:
+        d["time_utc"] = iso(starts[r["boot"]] + t)
     return d
 
 
@@ -143,5 +164,5 @@ def line(d):
     spl = "" if d["peak_db_spl"] is None else " (%.1f dB SPL)" % d["peak_db_spl"]
     when = d["time_utc"] or "boot %d" % d["boot"]
     shots = "  shots %d" % d["shots"] if "shots" in d else ""
-    return "#%-5d %-20s  +%10.3f s  %-11s  %6.3f s  peak %6.1f dBFS%s  conf %3d%s" % (
+    return "#%-5d %-24s  +%10.3f s  %-11s  %6.3f s  peak %6.1f dBFS%s  conf %3d%s" % (
         d["seq"], when, d["onset_s"], d["class"], d["duration_s"], d["peak_dbfs"], spl, d["confidence"], shots)

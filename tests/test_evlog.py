@@ -49,6 +49,14 @@ lg = evlog.EventLog(per=4)
 print("lost state boot", lg.boot, "next", lg.seq, "kept", seqs(lg))
 lg = evlog.EventLog(per=4)
 print("again boot", lg.boot, "next", rec(lg, 1), "kept", seqs(lg))
+lg.set_time(1700000000, 500, 2500)                    # the host's time at uptime 2.5 s
+os.remove("evlog.tm")
+lg.set_time(1700000001, 900, 3400)                    # 0.5 s off: kept as it was, no write
+print("time", bytes(lg.times[16:24]), "tm" in "".join(os.listdir()))
+lg.set_time(1700000100, 0, 3000)                      # 97 s off: the host's clock wins
+lg = evlog.EventLog(per=4)                            # boot 3 keeps boot 2's start
+lg.set_time(1700000200, 0, 1000)
+print("times", [(lg.times[8 * i], bytes(lg.times[8 * i + 2:8 * i + 8])) for i in range(8) if lg.times[8 * i]])
 """
 
 
@@ -75,6 +83,12 @@ def test_the_log_keeps_evicts_and_survives_reboots_and_torn_writes_on_the_unix_p
     assert out[7] == "after clear boot 4 next 12"
     assert out[8] == "lost state boot 1 next 1 kept []"
     assert out[9] == "again boot 2 next 1 kept [1]"
+    # the start of boot 2 (1700000000.5 - 2.5 s) sits at entry 2; a host 0.5 s off does not rewrite it
+    import struct
+    t2 = struct.pack("<HIH", 2, 1699999998, 0)
+    assert out[10] == "time %r False" % t2
+    assert out[11] == "times [(2, %r), (3, %r)]" % (struct.pack("<IH", 1700000097, 0),
+                                                     struct.pack("<IH", 1700000199, 0))
 
 
 def test_the_host_decodes_what_the_firmware_writes(tmp_path):
@@ -109,10 +123,11 @@ def test_revisions_fold_into_their_event():
             dict(base, seq=3, shots=3, update=1, duration=9000), dict(base, seq=4, boot=2)]
     f = events.fold(recs)
     assert [(r["seq"], r["revisions"]) for r in f] == [(3, 2), (2, 1), (4, 1)]
-    d = events.describe(f[0], boot_now=1, uptime_now_s=12.0, now=1000.0)
+    d = events.describe(f[0], {1: 1000.25})
     assert d["class"] == "gunshot" and d["shots"] == 3 and d["duration_s"] == 0.562
-    assert d["time_utc"] == "1970-01-01T00:16:29Z" and d["peak_db_spl"] is None     # 1000 - (12 - 1) s
-    assert events.describe(f[2], boot_now=1, uptime_now_s=12.0)["time_utc"] is None  # another boot
+    assert d["time_utc"] == "1970-01-01T00:16:41.250Z" and d["peak_db_spl"] is None   # boot 1 began at 1000.25
+    assert events.describe(f[2], {1: 1000.25})["time_utc"] is None                     # boot 2: no time known
+    assert events.iso(59.9996) == "1970-01-01T00:01:00.000Z"
     assert events.describe(dict(f[0], cal_cdb=12000))["peak_db_spl"] == 100.0
 
 
@@ -145,14 +160,15 @@ def test_an_event_heard_with_no_host_is_read_after_a_restart_and_cleared(tmp_pat
             time.sleep(0.2)
         time.sleep(1.0)
         got, summary = _events(node.port)
-    assert [e["class"] for e in got] == ["gunshot"] and got[0]["time_utc"], got
+    assert [e["class"] for e in got] == ["gunshot"] and got[0]["time_utc"].endswith("Z"), got
     assert summary["boot"] == 1 and summary["evicted"] == 0 and summary["bad"] == 0
     assert 2.6 < got[0]["onset_s"] < 3.0 and got[0]["confidence"] >= 90
 
     with VirtualNode(audio="silence", flash=flash) as node:       # the node restarted
         again, summary = _events(node.port)
         assert summary["boot"] == 2 and [e["seq"] for e in again] == [got[0]["seq"]]
-        assert again[0]["time_utc"] is None and again[0]["onset_s"] == got[0]["onset_s"]
+        # the first boot's start, which the first `events` told the node, dates its event still
+        assert again[0]["time_utc"] == got[0]["time_utc"] and again[0]["onset_s"] == got[0]["onset_s"]
         lk = Link.open(node.port)
         try:                                 # a host that did not read the newest record may not clear
             f = lk.request(proto.EVLOG_CLEAR, b"\x01\x00\x00\x00", accept_error=True)

@@ -90,6 +90,7 @@ class App:
             proto.INJECT_END: self.h_inject_end, proto.MONITOR: self.h_monitor,
             proto.REBOOT: self.h_reboot, proto.BYE: self.h_bye,
             proto.EVLOG_GET: self.h_evlog_get, proto.EVLOG_CLEAR: self.h_evlog_clear,
+            proto.EVLOG_TIME: self.h_evlog_time,
         }
         self.abuf = bytearray(2 + 4 + 2 * _AS + 4)             # AUDIO frame
         self.abuf[0] = proto.AUDIO
@@ -380,6 +381,19 @@ class App:
         k = lg.read(since, t, 2 + proto.EVLOG_HDR_LEN, min(most, proto.EVLOG_MAX))
         struct.pack_into(proto.EVLOG_HDR, t, 2, lg.boot, lg.evicted, lg.first(), lg.seq, lg.bad, k)
         self.link.reply(proto.EVLOG_GET | proto.RESPONSE, seq, None, proto.EVLOG_HDR_LEN + proto.EVLOG_REC_LEN * k)
+
+    def h_evlog_time(self, seq, buf, n):
+        if not self.need(seq, proto.EVLOG_TIME, n, 6):
+            return
+        lg = self.evlog
+        if lg is None:
+            self.bad(seq, proto.E_STATE, proto.EVLOG_TIME, "no event log on this node")
+            return
+        sec, ms = struct.unpack_from("<IH", buf, 2)
+        if sec:
+            self.tick()
+            lg.set_time(sec, ms, self.uptime)
+        self.link.reply(proto.EVLOG_TIME | proto.RESPONSE, seq, lg.times, len(lg.times))
 
     def h_evlog_clear(self, seq, buf, n):
         if not self.need(seq, proto.EVLOG_CLEAR, n, 4):

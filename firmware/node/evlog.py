@@ -11,6 +11,9 @@
 # starts on a whole slot).  When the file being written is full, the other -- the
 # oldest records -- is emptied and written next: oldest first out, at least `per`
 # records kept.  evlog.st: boot count, records evicted, next sequence number.
+# evlog.tm: the node has no clock, so a host tells it the time (EVLOG_TIME) and the node
+# keeps, for its last EVLOG_TIMES boots, when each began (proto.EVLOG_TIME_FMT); the host turns a
+# record's onset since boot into a time with its boot's entry.
 import os
 import struct
 
@@ -56,6 +59,12 @@ class EventLog:
         self.pad = self.fill * _N - size                 # zeros that square a torn tail
         self.seq = max(seq, top[0] + 1, top[1] + 1)
         self._save()
+        self.times = bytearray(proto.EVLOG_TIMES * 8)
+        try:
+            with open("evlog.tm", "rb") as f:
+                f.readinto(self.times)
+        except OSError:
+            pass
 
     def _save(self):
         with open("evlog.tmp", "wb") as f:
@@ -125,6 +134,19 @@ class EventLog:
                     out[pos + _N * n:pos + _N * n + _N] = r
                     n += 1
         return n
+
+    def set_time(self, sec, ms, up_ms):
+        # the host's clock (unix s + ms) at uptime up_ms: keep when this boot began (entry
+        # boot % EVLOG_TIMES), unless that is within 2 s of what is kept (no write per host)
+        a = sec * 1000 + ms - up_ms
+        o = 8 * (self.boot % proto.EVLOG_TIMES)
+        b, s, m = struct.unpack_from(proto.EVLOG_TIME_FMT, self.times, o)
+        if b == self.boot and abs(s * 1000 + m - a) <= 2000:
+            return
+        struct.pack_into(proto.EVLOG_TIME_FMT, self.times, o, self.boot, a // 1000, a % 1000)
+        with open("evlog.tmp", "wb") as f:
+            f.write(self.times)
+        os.rename("evlog.tmp", "evlog.tm")
 
     def clear(self):
         # drop every record (neither evicted nor bad); the numbering goes on

@@ -48,6 +48,7 @@ BYE = const(0x1B)           # (empty)                            -> (empty), ses
 PING = const(0x1C)          # (empty)                            -> <I uptime ms
 EVLOG_GET = const(0x1D)     # <IB first seq wanted, most records -> EVLOG_HDR, n records (node/evlog.py)
 EVLOG_CLEAR = const(0x1E)   # <I the node's next seq as last read -> <I records dropped
+EVLOG_TIME = const(0x1F)    # <IH host's unix time s, ms (0, 0: ask) -> EVLOG_TIMES x EVLOG_TIME_FMT
 
 # node -> host, seq 0
 AUDIO = const(0x40)         # <I index of first sample since boot, int16le samples
@@ -78,6 +79,8 @@ EVENT_LEN = const(18)
 # rate; then the CRC-32 of those 28 bytes.
 EVLOG_REC = "<IHIBBBBIIhhH"
 EVLOG_REC_LEN = const(32)
+EVLOG_TIME_FMT = "<HIH"     # boot, unix time s and ms when it began (boot 0: an empty entry)
+EVLOG_TIMES = const(8)      # boots whose start the node keeps
 EVLOG_HDR = "<HIIIHB"
 EVLOG_HDR_LEN = const(17)
 EVLOG_MAX = const(15)

@@ -190,13 +190,14 @@ def cmd_events(args):
     from host_tools import events
     with session(args) as link:
         head, recs = events.read_log(link, args.since)
-        boot_now, up = head["boot"], link.get_info()["uptime_ms"] / 1000.0
+        boot_now = head["boot"]
+        starts = events.sync_time(link)
         cleared = None
         if args.clear:
             cleared, newer = events.clear_log(link, head)
             recs += newer
     shown = recs if args.revisions else events.fold(recs)
-    rows = [events.describe(r, boot_now, up) for r in shown]
+    rows = [events.describe(r, starts) for r in shown]
     summary = {"records": len(recs), "events": len(rows), "evicted": head["evicted"], "bad": head["bad"],
                "boot": boot_now, "next_seq": head["next"], "cleared": cleared}
     if args.json:
@@ -208,6 +209,8 @@ def cmd_events(args):
             sys.stdout.write(events.line(d) + "\n")
         note = "%d event%s (%d record%s) since #%d; node boot %d" % (
             len(rows), "" if len(rows) == 1 else "s", len(recs), "" if len(recs) == 1 else "s", args.since, boot_now)
+        if any(d["time_utc"] is None for d in rows):
+            note += "; no time for events of a boot no host told the time"
         if head["evicted"]:
             note += "; %d older records evicted (log full)" % head["evicted"]
         if head["bad"]:
