@@ -369,12 +369,17 @@ class App:
         except Exception:                  # flash full or failing, or no heap: counted (the live
             self.c[proto.C_EVLOG_ERRORS] += 1  # report went out before)
 
+    def log_for(self, seq, typ, n, want):
+        # the event log for a request of payload length want, or None (the error is sent)
+        if not self.need(seq, typ, n, want):
+            return None
+        if self.evlog is None:
+            self.bad(seq, proto.E_STATE, typ, "no event log on this node (see its LOG at HELLO)")
+        return self.evlog
+
     def h_evlog_get(self, seq, buf, n):
-        if not self.need(seq, proto.EVLOG_GET, n, 5):
-            return
-        lg = self.evlog
+        lg = self.log_for(seq, proto.EVLOG_GET, n, 5)
         if lg is None:
-            self.bad(seq, proto.E_STATE, proto.EVLOG_GET, "no event log on this node (see its LOG at HELLO)")
             return
         since, most = struct.unpack_from("<IB", buf, 2)
         t = self.link.tx
@@ -383,11 +388,8 @@ class App:
         self.link.reply(proto.EVLOG_GET | proto.RESPONSE, seq, None, proto.EVLOG_HDR_LEN + proto.EVLOG_REC_LEN * k)
 
     def h_evlog_time(self, seq, buf, n):
-        if not self.need(seq, proto.EVLOG_TIME, n, 6):
-            return
-        lg = self.evlog
+        lg = self.log_for(seq, proto.EVLOG_TIME, n, 6)
         if lg is None:
-            self.bad(seq, proto.E_STATE, proto.EVLOG_TIME, "no event log on this node")
             return
         sec, ms = struct.unpack_from("<IH", buf, 2)
         if sec:
@@ -396,11 +398,8 @@ class App:
         self.link.reply(proto.EVLOG_TIME | proto.RESPONSE, seq, lg.times, len(lg.times))
 
     def h_evlog_clear(self, seq, buf, n):
-        if not self.need(seq, proto.EVLOG_CLEAR, n, 4):
-            return
-        lg = self.evlog
+        lg = self.log_for(seq, proto.EVLOG_CLEAR, n, 4)
         if lg is None:
-            self.bad(seq, proto.E_STATE, proto.EVLOG_CLEAR, "no event log on this node")
             return
         seen = struct.unpack_from("<I", buf, 2)[0]
         if seen != lg.seq:                 # events came after the host read: read them first
