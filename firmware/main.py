@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
 # main.py: runs after boot.py.  Safe-mode check first (nothing else is imported, so
 # a broken app cannot lock the board), then the app.  When the app ends (Ctrl-C
-# outside a host session, or an uncaught error) the REPL takes over.
+# outside a host session, or an uncaught error) the REPL takes over, with the app's
+# modules dropped.
 import sys
 
 if sys.platform == "linux":
@@ -14,4 +15,17 @@ if board.safe_mode():
 else:
     from node import app
 
-    app.run()
+    try:
+        app.run()
+    finally:
+        # The REPL, and mpremote after it, get the heap back: the app's modules (the detector's
+        # table alone is ~30 KB) are dropped once it has ended (app.run lets go of the app's
+        # objects).  An mpremote copy onto a node whose app it interrupted (`resume`, no soft
+        # reset, as `sednode deploy` does) ran out of heap in a fresh clone without this.
+        del app
+        for k in list(sys.modules):
+            if k.startswith("node"):
+                del sys.modules[k]
+        import gc
+
+        gc.collect()

@@ -71,3 +71,17 @@ def test_a_node_of_another_protocol_is_refused_with_the_install_hint(monkeypatch
         assert e.value.code == EXIT_PROTOCOL
         assert "mpremote connect %s cp -r" % vn.port in str(e.value), str(e.value)
         assert "sednode deploy --port %s" % vn.port in str(e.value), str(e.value)
+
+
+def test_the_repl_gets_the_heap_back_when_the_app_ends():
+    # app.run lets go of the interrupted task (and with it the app's buffers) and main.py drops
+    # the app's modules, so that mpremote's own work has room on a node it interrupted: a
+    # fresh clone's install copy ran out of heap (a 1280-byte block) with ~24 KB left here
+    with VirtualNode() as vn:
+        r = subprocess.run([MPREMOTE, "connect", os.path.realpath(vn.port), "resume", "exec",
+                            "import gc, sys; gc.collect(); "
+                            "print(gc.mem_free(), len([k for k in sys.modules if k.startswith('node')]))"],
+                           capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    free, mods = map(int, r.stdout.split())
+    assert mods == 0 and free > 100000, r.stdout

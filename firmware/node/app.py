@@ -493,3 +493,6 @@ def run():
     finally:
         app.port.kbd_intr(True)
         asyncio.new_event_loop()
+        # the interrupted task (and through it the app: DSP, detector, link buffers) stays
+        # asyncio's current task; let it go, so that the REPL and mpremote after it get the heap
+        asyncio.core.cur_task = None
