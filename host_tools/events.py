@@ -41,7 +41,7 @@ def read_log(link, since=0):
     """Every record with seq >= since, oldest first, and the log's header.
 
     Returns:
-        (head, records): head = dict(boot, evicted, first, next, bad); records = dicts (evlog.KEYS).
+        (head, records): head = dict(boot, evicted, first, next, bad); records = dicts (KEYS).
     """
     from host_tools.link import update_hint
     recs = []
