@@ -60,15 +60,21 @@ print("times", [(lg.times[8 * i], bytes(lg.times[8 * i + 2:8 * i + 8])) for i in
 """
 
 
-def test_the_log_keeps_evicts_and_survives_reboots_and_torn_writes_on_the_unix_port(tmp_path):
+def _on_unix_port(tmp_path, text):
+    """Run text as a script on the unix port (ESP32-sized heap) with the firmware importable and
+    tmp_path as the flash (working folder); returns its stdout lines."""
     from host_tools.vnode import micropython_binary
     script = tmp_path / "t.py"
-    script.write_text(_SCRIPT)
+    script.write_text(text)
     env = dict(os.environ, MICROPYPATH="%s:.frozen" % FIRMWARE)
     r = subprocess.run([micropython_binary(), "-X", "heapsize=100K", str(script)], cwd=str(tmp_path), env=env,
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
-    out = r.stdout.splitlines()
+    return r.stdout.splitlines()
+
+
+def test_the_log_keeps_evicts_and_survives_reboots_and_torn_writes_on_the_unix_port(tmp_path):
+    out = _on_unix_port(tmp_path, _SCRIPT)
     assert out[0] == "boot 1 seqs [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]"
     # 10 records in files of 4: the first file was emptied when the third began (oldest first)
     assert out[1] == "kept [5, 6, 7, 8, 9, 10] first 5 evicted 4"
@@ -92,14 +98,8 @@ def test_the_log_keeps_evicts_and_survives_reboots_and_torn_writes_on_the_unix_p
 
 
 def test_the_host_decodes_what_the_firmware_writes(tmp_path):
-    from host_tools.vnode import micropython_binary
-    script = tmp_path / "w.py"
-    script.write_text("from node import evlog\nlg = evlog.EventLog()\n"
-                      "lg.add(1, 97, 2, 1, 5 * (1 << 32) + 160, 4096, -1500, 12000, 16000, 90)\n")
-    env = dict(os.environ, MICROPYPATH="%s:.frozen" % FIRMWARE)
-    r = subprocess.run([micropython_binary(), str(script)], cwd=str(tmp_path), env=env, capture_output=True,
-                       text=True, timeout=60)
-    assert r.returncode == 0, r.stderr
+    _on_unix_port(tmp_path, "from node import evlog\nlg = evlog.EventLog()\n"
+                            "lg.add(1, 97, 2, 1, 5 * (1 << 32) + 160, 4096, -1500, 12000, 16000, 90)\n")
     rec = (tmp_path / "evlog.0").read_bytes()
     assert rec == events.pack(1, 1, 90, 1, 97, 2, 1, 160, 4096, -1500, 12000, 16000)
     d = events.unpack(rec)

@@ -131,30 +131,30 @@ def test_realtime_pacing():
         lk.close()
 
 
+def _firmware_at(tmp_path, heap, code):
+    """Run code on the unix port with heap, the firmware as the virtual node has it (tmp_path
+    as the flash, first on the path); returns the process."""
+    from host_tools.vnode import micropython_binary
+    fw = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "firmware")
+    env = dict(os.environ, MICROPYPATH="%s:%s:.frozen" % (tmp_path, fw))
+    return subprocess.run([micropython_binary(), "-X", "heapsize=" + heap, "-c", code], cwd=str(tmp_path),
+                          env=env, capture_output=True, text=True, timeout=120)
+
+
 def test_the_app_loads_its_detector_with_heap_to_spare(tmp_path):
     # the virtual node runs at 160K; the app must load its detector (compiled from source, the
     # largest module) at 150K too, whatever the checkout's path: without a collection before that
     # import, a clone at another path failed at 160K (a 3.5 KB block not found)
-    from host_tools.vnode import micropython_binary
-    fw = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "firmware")
-    code = ("import boot\nfrom node import app\nimport gc\ngc.collect()\n"
-            "print('detector', app.Detector is not None, app._DET_ERR, gc.mem_free())\n")
-    env = dict(os.environ, MICROPYPATH="%s:%s:.frozen" % (tmp_path, fw))
-    r = subprocess.run([micropython_binary(), "-X", "heapsize=150K", "-c", code], cwd=str(tmp_path),
-                       env=env, capture_output=True, text=True, timeout=120)
+    r = _firmware_at(tmp_path, "150K", "import boot\nfrom node import app\nimport gc\ngc.collect()\n"
+                     "print('detector', app.Detector is not None, app._DET_ERR, gc.mem_free())\n")
     assert "detector True None" in r.stdout, (r.stdout, r.stderr)
 
 
 def test_the_whole_app_starts_with_heap_to_spare(tmp_path):
     # detector and event log both up, no boot complaint, 4K below the virtual node's 160K: the
     # event log's first form, compiled last, failed to load in a pytest folder (a longer path)
-    from host_tools.vnode import micropython_binary
-    fw = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "firmware")
-    code = ("import boot\nfrom node import app\na = app.App()\n"
-            "print('up', a.det is not None, a.evlog is not None, a.boot_msg)\n")
-    env = dict(os.environ, MICROPYPATH="%s:%s:.frozen" % (tmp_path, fw))
-    r = subprocess.run([micropython_binary(), "-X", "heapsize=156K", "-c", code], cwd=str(tmp_path),
-                       env=env, capture_output=True, text=True, timeout=120)
+    r = _firmware_at(tmp_path, "156K", "import boot\nfrom node import app\na = app.App()\n"
+                     "print('up', a.det is not None, a.evlog is not None, a.boot_msg)\n")
     assert "up True True None" in r.stdout, (r.stdout, r.stderr)
 
 

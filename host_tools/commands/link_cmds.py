@@ -36,14 +36,17 @@ def _progress(label):
     return draw
 
 
+def _port(args):
+    """ports.opened for --port, with --sim-audio and --sim-firmware when it is ``sim``."""
+    vargs = {"audio": args.sim_audio, "firmware": args.sim_firmware} if args.port == "sim" else {}
+    return ports.opened(args.port, **vargs)
+
+
 @contextlib.contextmanager
 def session(args):
     """Open the node named by --port (starting a virtual node for ``sim``); yields a Link."""
     from host_tools.link import Link
-    vargs = {}
-    if args.port == "sim":
-        vargs = {"audio": args.sim_audio, "firmware": args.sim_firmware}
-    with ports.opened(args.port, **vargs) as path:
+    with _port(args) as path:
         link = Link.open(path, baud=args.baud, timeout=args.timeout)
         try:
             yield link
@@ -262,8 +265,7 @@ def cmd_deploy(args):
     from host_tools import deploy
     firmware = args.firmware or deploy.FIRMWARE
     deploy.firmware_files(firmware)                     # a wrong folder is refused before the port
-    vargs = {"audio": args.sim_audio, "firmware": args.sim_firmware} if args.port == "sim" else {}
-    with ports.opened(args.port, **vargs) as path:
+    with _port(args) as path:
         r = deploy.deploy(path, firmware, log=_say)
     _emit(args, r, "%d files (%d bytes) deployed to %s and checked; the node runs firmware %s, protocol %d"
           % (r["files"], r["bytes"], r["port"], r["firmware"], r["proto_version"]))
