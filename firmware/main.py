@@ -22,10 +22,14 @@ else:
         # table alone is ~30 KB) are dropped once it has ended (app.run lets go of the app's
         # objects).  An mpremote copy onto a node whose app it interrupted (`resume`, no soft
         # reset, as `sednode deploy` does) ran out of heap in a fresh clone without this.
+        # Each module's globals are emptied too: the GC scans the C stack conservatively, and
+        # one stale word there that points at any function of the app keeps its module, and
+        # through it every module it imported, alive (~72 KB, with the firmware at some path
+        # lengths only: CI's clone was one).
         del app
         for k in list(sys.modules):
             if k.startswith("node"):
-                del sys.modules[k]
+                sys.modules.pop(k).__dict__.clear()
         import gc
 
         gc.collect()
