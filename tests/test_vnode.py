@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
 """The virtual node itself: `sednode sim`, persistent flash, reboot, WAV audio."""
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -134,11 +135,13 @@ def test_realtime_pacing():
 def _firmware_at(tmp_path, heap, code):
     """Run code on the unix port with heap, the firmware as the virtual node has it (tmp_path
     as the flash, first on the path); returns the process."""
-    from host_tools.vnode import micropython_binary
-    fw = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "firmware")
-    env = dict(os.environ, MICROPYPATH="%s:%s:.frozen" % (tmp_path, fw))
-    return subprocess.run([micropython_binary(), "-X", "heapsize=" + heap, "-c", code], cwd=str(tmp_path),
-                          env=env, capture_output=True, text=True, timeout=120)
+    from host_tools.vnode import FIRMWARE, micropython_binary, node_env, pin_firmware
+    pin, link = pin_firmware(FIRMWARE)
+    try:
+        return subprocess.run([micropython_binary(), "-X", "heapsize=" + heap, "-c", code], cwd=str(tmp_path),
+                              env=node_env(link), capture_output=True, text=True, timeout=120)
+    finally:
+        shutil.rmtree(pin)
 
 
 def test_the_app_loads_its_detector_with_heap_to_spare(tmp_path):
