@@ -59,6 +59,15 @@ def detector_cost(rate, frame, hop):
     return evaluate.esp32_cost(config.validate({"rate": rate, "frame": frame, "hop": hop}))
 
 
+def clip_cost(rate, hop, clip_ms=2000):
+    """The clip coder's cost per hop (config clip_ms > 0), scaled like the DSP."""
+    r = json.loads(fwrun.run_script("bench_clip.py", [str(rate), str(hop), str(clip_ms)]).strip().splitlines()[-1])
+    r["clip_ms"] = clip_ms
+    r["est_esp32_cpu_percent"] = 100.0 * r["push_us_unix"] * ESP32_CAL_MS / r["calib_loop_ms_unix"] / 1000.0 \
+        / (1000.0 * hop / rate)
+    return r
+
+
 def table(results):
     rows = [("window", "window_us_unix"), ("FFT (complex + split)", "fft_us_unix"),
             ("power", "power_us_unix"), ("bands", "bands_us_unix"), ("features", "features_us_unix"),
@@ -86,6 +95,8 @@ def main(out_dir="bench"):
                                       "heap_peak_bytes", "detector_est_esp32_cpu_percent",
                                       "pipeline_est_esp32_cpu_percent")}
     summary["detector"] = det
+    clip = clip_cost(GEOMETRIES[0][0], GEOMETRIES[0][2])
+    summary["clips"] = clip
     summary["targets"] = {"est_esp32_cpu_percent_max": TARGET_CPU_PERCENT, "heap_bytes_max": TARGET_HEAP_BYTES,
                           "cpu_met": main_r["est_esp32_cpu_percent"] <= TARGET_CPU_PERCENT,
                           "heap_met": main_r["heap_peak_bytes"] <= TARGET_HEAP_BYTES}
@@ -96,6 +107,9 @@ def main(out_dir="bench"):
     print("detector (16 kHz): %.1f µs per frame on the unix port, est. ESP32 %.2f%% of a core (target <= 5%%); "
           "DSP + detector %.1f%%" % (det["det_us_per_frame_unix"], det["est_esp32_cpu_percent"],
                                      main_r["pipeline_est_esp32_cpu_percent"]))
+    print("event clips (clip_ms %d, off by default): %.2f µs per hop on the unix port, est. ESP32 %.2f%% of a core; "
+          "%d B of heap (ring %d B)" % (clip["clip_ms"], clip["push_us_unix"], clip["est_esp32_cpu_percent"],
+                                       clip["heap_bytes"], clip["ring_bytes"]))
     print("targets: CPU <= %.0f%% -> %s, heap <= %d B -> %s" % (
         TARGET_CPU_PERCENT, "met" if summary["targets"]["cpu_met"] else "MISSED",
         TARGET_HEAP_BYTES, "met" if summary["targets"]["heap_met"] else "MISSED"))

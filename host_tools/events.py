@@ -103,17 +103,96 @@ def onset_s(r):
 
 def fold(records):
     """One record per event: the last revision of each (boot, class, onset), in log order
-    of first report; 'revisions' says how many records the event had."""
+    of first report; 'revisions' says how many records the event had, 'first_seq' which
+    record first reported it (its clip is kept under that number)."""
     out, where = [], {}
     for r in records:
         key = (r["boot"], r["class_id"], r["onset"])
         if key in where:
             i = where[key]
-            out[i] = dict(r, revisions=out[i]["revisions"] + 1)
+            out[i] = dict(r, revisions=out[i]["revisions"] + 1, first_seq=out[i]["first_seq"])
         else:
             where[key] = len(out)
-            out.append(dict(r, revisions=1))
+            out.append(dict(r, revisions=1, first_seq=r["seq"]))
     return out
+
+
+CLIP_KEYS = ("seq", "first", "onset", "rate", "nsamples", "pred", "index", "version")   # proto.CLIP_HDR
+
+
+def read_clip(link, seq):
+    """The file of event seq's audio clip, as the node keeps it (CLIP_GET, chunk by chunk).
+
+    Raises NodeToolError when the node has none for that event: too old (it keeps the last
+    consts.CLIP_KEEP), not written yet, or a firmware without clips."""
+    data = bytearray()
+    size = None
+    while size is None or len(data) < size:
+        f = link.request(proto.CLIP_GET, struct.pack("<IH", seq, len(data)), accept_error=True)
+        if f.type == proto.ERROR:
+            code, _, why = messages.unpack_error(f.payload)
+            raise NodeToolError("%s: event %d: %s" % (link.name, seq, why if code != proto.E_UNKNOWN else
+                                                       "this node's firmware keeps no clips"), EXIT_PROTOCOL)
+        if len(f.payload) < 2:
+            raise NodeToolError("%s: CLIP_GET answer of %d bytes" % (link.name, len(f.payload)), EXIT_PROTOCOL)
+        n = struct.unpack_from("<H", f.payload, 0)[0]
+        if size is not None and n != size:
+            raise NodeToolError("%s: event %d's clip changed while it was read (%d then %d bytes)"
+                                % (link.name, seq, size, n), EXIT_PROTOCOL)
+        size = n
+        if len(f.payload) == 2 and len(data) < size:
+            raise NodeToolError("%s: event %d's clip ends at %d of %d bytes" % (link.name, seq, len(data), size),
+                                EXIT_PROTOCOL)
+        data += f.payload[2:]
+    return bytes(data[:size])
+
+
+def decode_clip(data):
+    """A clip file -> (header dict (CLIP_KEYS), int16 samples at header["rate"]).
+
+    Raises ValueError on a damaged file: short, another version, or a length that does not
+    match its header."""
+    from dsp_reference import clip_model
+    if len(data) < proto.CLIP_HDR_LEN:
+        raise ValueError("clip of %d bytes, shorter than its %d-byte header" % (len(data), proto.CLIP_HDR_LEN))
+    h = dict(zip(CLIP_KEYS, struct.unpack_from(proto.CLIP_HDR, data, 0)))
+    if h["version"] != proto.CLIP_VERSION:
+        raise ValueError("clip version %d (this host reads %d)" % (h["version"], proto.CLIP_VERSION))
+    want = proto.CLIP_HDR_LEN + (h["nsamples"] + 1) // 2
+    if len(data) != want or not 0 <= h["index"] <= 88 or not h["rate"]:
+        raise ValueError("clip damaged: %d bytes for %d samples (expected %d), step index %d"
+                         % (len(data), h["nsamples"], want, h["index"]))
+    pcm = clip_model.decode(data[proto.CLIP_HDR_LEN:], h["nsamples"], h["pred"], h["index"])
+    return h, pcm
+
+
+def clip_onset_s(h):
+    """Where the event's onset lies in the clip, seconds from its start."""
+    from dsp_reference.clip_model import DELAY
+    return ((h["onset"] - h["first"] + DELAY) % (1 << 30)) / (2.0 * h["rate"])     # proto.CLIP_HDR: mod 2**30
+
+
+def save_clips(link, rows, folder):
+    """Read the clip of every event in rows (describe() dicts) into folder as
+    <clip_seq>-<class>.wav (16-bit PCM at the clip's rate); each row gets 'clip' (the path) and 'clip_onset_s', or
+    'clip' None and 'clip_error' (why: too old, not written yet, damaged)."""
+    import os
+    from host_tools import audio_io
+    os.makedirs(folder, exist_ok=True)
+    for d in rows:
+        d["clip"] = None
+        if d["clip_seq"] is None:
+            d["clip_error"] = "a revision: the clip is its event's first record's"
+            continue
+        try:
+            h, pcm = decode_clip(read_clip(link, d["clip_seq"]))
+        except (NodeToolError, ValueError) as e:
+            d["clip_error"] = str(e)
+            continue
+        path = os.path.join(folder, "%d-%s.wav" % (d["clip_seq"], d["class"]))
+        audio_io.write_wav(path, pcm, h["rate"])
+        d["clip"] = path
+        d["clip_onset_s"] = round(clip_onset_s(h), 3)
 
 
 def sync_time(link, now=None):
@@ -152,8 +231,10 @@ def describe(r, starts=None):
         d["shots"] = r["shots"]
     if "revisions" in r:
         d["revisions"] = r["revisions"]
+        d["clip_seq"] = r["first_seq"]
     else:
         d["update"] = r["update"]
+        d["clip_seq"] = None if r["update"] else r["seq"]
     if starts and r["boot"] in starts:
         d["time_utc"] = iso(starts[r["boot"]] + t)
     return d

@@ -12,7 +12,7 @@ NAMES = {proto.HELLO: "HELLO", proto.INFO: "INFO", proto.CONFIG_GET: "CONFIG_GET
          proto.STREAM_START: "STREAM_START", proto.STREAM_STOP: "STREAM_STOP", proto.INJECT_START: "INJECT_START",
          proto.INJECT_DATA: "INJECT_DATA", proto.INJECT_END: "INJECT_END", proto.MONITOR: "MONITOR",
          proto.REBOOT: "REBOOT", proto.BYE: "BYE", proto.PING: "PING", proto.EVLOG_GET: "EVLOG_GET",
-         proto.EVLOG_CLEAR: "EVLOG_CLEAR", proto.EVLOG_TIME: "EVLOG_TIME", proto.AUDIO: "AUDIO",
+         proto.EVLOG_CLEAR: "EVLOG_CLEAR", proto.EVLOG_TIME: "EVLOG_TIME", proto.CLIP_GET: "CLIP_GET", proto.AUDIO: "AUDIO",
          proto.FEATURES: "FEATURES",
          proto.EVENT: "EVENT", proto.LEVEL: "LEVEL", proto.LOG: "LOG", proto.CREDIT: "CREDIT",
          proto.STREAM_END: "STREAM_END", proto.ERROR: "ERROR"}

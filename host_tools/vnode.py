@@ -66,6 +66,17 @@ def node_env(link, **extra):
     return dict(os.environ, MICROPYPATH=".:%s:.frozen" % link, **extra)
 
 
+def run_firmware(code, cwd, heap=None, firmware=None, timeout=120):
+    """Run MicroPython code on the unix port as the virtual node runs the firmware (cwd as
+    its flash, the firmware pinned); returns the CompletedProcess (text output)."""
+    pin, link = pin_firmware(firmware or FIRMWARE)
+    try:
+        return subprocess.run([micropython_binary(), "-X", "heapsize=" + (heap or ESP32_HEAP), "-c", code],
+                              cwd=str(cwd), env=node_env(link), capture_output=True, text=True, timeout=timeout)
+    finally:
+        shutil.rmtree(pin, ignore_errors=True)
+
+
 def _die_with_parent():
     # Linux: the node dies with the process serving its port (even on SIGKILL).
     # Caveat: the signal fires when the *thread* that started the node ends, so start

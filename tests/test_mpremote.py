@@ -99,18 +99,12 @@ def test_the_app_s_modules_are_let_go_even_when_one_of_its_functions_is_still_re
     # function's module, and through its globals every module it imported.  Which word is
     # stale depends on the heap's layout; here a real reference stands in for it.
     # main.drop_app() empties the modules' globals: only the function itself stays.
-    from host_tools.vnode import FIRMWARE, micropython_binary, node_env, pin_firmware
+    from host_tools.vnode import run_firmware
     (tmp_path / "SAFE").write_text("")          # main.py defines drop_app without starting the app
     code = ("import gc, main\nfrom node import app\na = app.App()\nkeep = app.App.h_info\n"
             "del a, app\ngc.collect()\nbefore = gc.mem_free()\nmain.drop_app()\n"
             "print(before, gc.mem_free())\n")
-    pin, link = pin_firmware(FIRMWARE)
-    try:
-        r = subprocess.run([micropython_binary(), "-X", "heapsize=160K", "-c", code], cwd=str(tmp_path),
-                           env=node_env(link), capture_output=True, text=True, timeout=60)
-    finally:
-        import shutil
-        shutil.rmtree(pin)
+    r = run_firmware(code, tmp_path, "160K", timeout=60)
     assert r.returncode == 0, r.stderr
     before, after = map(int, r.stdout.split()[-2:])
     assert after - before > 60000, (before, after)       # 71,968 B here; 640 B without emptying

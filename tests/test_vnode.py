@@ -1,7 +1,6 @@
 # SPDX-License-Identifier: MIT
 """The virtual node itself: `sednode sim`, persistent flash, reboot, WAV audio."""
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -135,13 +134,8 @@ def test_realtime_pacing():
 def _firmware_at(tmp_path, heap, code):
     """Run code on the unix port with heap, the firmware as the virtual node has it (tmp_path
     as the flash, first on the path); returns the process."""
-    from host_tools.vnode import FIRMWARE, micropython_binary, node_env, pin_firmware
-    pin, link = pin_firmware(FIRMWARE)
-    try:
-        return subprocess.run([micropython_binary(), "-X", "heapsize=" + heap, "-c", code], cwd=str(tmp_path),
-                              env=node_env(link), capture_output=True, text=True, timeout=120)
-    finally:
-        shutil.rmtree(pin)
+    from host_tools.vnode import run_firmware
+    return run_firmware(code, tmp_path, heap)
 
 
 def test_the_app_loads_its_detector_with_heap_to_spare(tmp_path):

@@ -90,7 +90,7 @@ class App:
             proto.INJECT_END: self.h_inject_end, proto.MONITOR: self.h_monitor,
             proto.REBOOT: self.h_reboot, proto.BYE: self.h_bye,
             proto.EVLOG_GET: self.h_evlog_get, proto.EVLOG_CLEAR: self.h_evlog_clear,
-            proto.EVLOG_TIME: self.h_evlog_time,
+            proto.EVLOG_TIME: self.h_evlog_time, proto.CLIP_GET: self.h_clip_get,
         }
         self.abuf = bytearray(2 + 4 + 2 * _AS + 4)             # AUDIO frame
         self.abuf[0] = proto.AUDIO
@@ -116,7 +116,9 @@ class App:
         self.streaming = False
         self.injecting = False
         self.hop = array("h", bytes(2 * cfg["hop"]))
-        self.dsp = self.det = None
+        if getattr(self, "clips", None) is not None:
+            self.clips.close()
+        self.dsp = self.det = self.clips = None
         gc.collect()
         if DSP is not None:
             self.dsp = DSP(cfg)
@@ -125,6 +127,14 @@ class App:
         self.src = board.mic(cfg)
         self.det_base = 0        # sample index the detector's onsets count from
         gc.collect()
+        if self.det is not None and cfg["clip_ms"]:  # audio around logged events (imported here,
+            try:                     # after the detector: the compiler's peak is past)
+                from node import clip
+                self.clips = clip.Clips(cfg)
+            except MemoryError as e:     # events are still detected and logged; LOG says why
+                why = "no event clips: MemoryError %s" % e
+                self.boot_msg = self.boot_msg + "; " + why if self.boot_msg else why
+            gc.collect()
 
     # ---- frames from the host
     def on_frame(self, typ, seq, buf, n):
@@ -197,10 +207,13 @@ class App:
             self.bad(seq, proto.E_CONFIG, proto.CONFIG_SET, str(e))
             return
         save_config(cfg)
-        rebuild = any(cfg[k] != self.cfg[k] for k in ("rate", "frame", "hop", "gain_db"))
+        rebuild = any(cfg[k] != self.cfg[k] for k in ("rate", "frame", "hop", "gain_db", "clip_ms"))
         self.cfg = cfg
         if rebuild:
             self.setup()
+            if self.boot_msg:              # what the rebuild could not do (clips: no heap)
+                self.link.log(self.boot_msg)
+                self.boot_msg = None
         self.send_json(proto.CONFIG_SET, seq, cfg)
 
     def h_stream_start(self, seq, buf, n):
@@ -364,8 +377,10 @@ class App:
             self.c[proto.C_EVLOG_ERRORS] += 1
             return
         try:
-            self.evlog.add(ev[0], ev[4], ev[5], ev[6], onset, duration, ev[3], self.cfg["cal_cdb"],
-                           self.cfg["rate"], self.uptime // 1000)
+            s = self.evlog.add(ev[0], ev[4], ev[5], ev[6], onset, duration, ev[3], self.cfg["cal_cdb"],
+                               self.cfg["rate"], self.uptime // 1000)
+            if self.clips is not None and not ev[6]:    # a revision keeps its event's clip
+                self.clips.want(s, onset)
         except Exception:                  # flash full or failing, or no heap: counted (the live
             self.c[proto.C_EVLOG_ERRORS] += 1  # report went out before)
 
@@ -409,6 +424,13 @@ class App:
         struct.pack_into("<I", self.link.tx, 2, lg.clear())
         self.link.reply(proto.EVLOG_CLEAR | proto.RESPONSE, seq, None, 4)
 
+    def h_clip_get(self, seq, buf, n):
+        if self.clips is None:
+            self.bad(seq, proto.E_STATE, proto.CLIP_GET, "no event clips on this node (config clip_ms is 0; "
+                     "else see its LOG at HELLO)")
+        else:
+            self.clips.answer(self, seq, buf, n)
+
     async def inject_step(self):
         hop = self.hop
         if self.ring.avail() >= len(hop):
@@ -445,7 +467,11 @@ class App:
                 await self.src.read(hop)
                 index = self.src.index - len(hop)
                 if not self.injecting:
+                    if self.clips is not None:
+                        self.clips.push(hop, index)
                     self.process(hop, self.det_base, 0)
+                    if self.clips is not None:
+                        self.clips.after(self)
                     if self.streaming:
                         self.stream_hop(hop, index)
                 await asyncio.sleep_ms(0)

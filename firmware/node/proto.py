@@ -49,6 +49,7 @@ PING = const(0x1C)          # (empty)                            -> <I uptime ms
 EVLOG_GET = const(0x1D)     # <IB first seq wanted, most records -> EVLOG_HDR, n records (node/evlog.py)
 EVLOG_CLEAR = const(0x1E)   # <I the node's next seq as last read -> <I records dropped
 EVLOG_TIME = const(0x1F)    # <IH host's unix time s, ms (0, 0: ask) -> EVLOG_TIMES x EVLOG_TIME_FMT
+CLIP_GET = const(0x20)      # <IH event seq, byte offset          -> <H file size, then up to CLIP_MAX bytes
 
 # node -> host, seq 0
 AUDIO = const(0x40)         # <I index of first sample since boot, int16le samples
@@ -85,6 +86,17 @@ EVLOG_HDR = "<HIIIHB"
 EVLOG_HDR_LEN = const(17)
 EVLOG_MAX = const(15)
 
+# An event's audio clip (config clip_ms > 0), as the node keeps it on flash (clip.<seq % CLIP_KEEP>) and CLIP_GET
+# reads it out: CLIP_HDR, then nsamples 4-bit IMA ADPCM codes, two a byte, low nibble first.
+# Header: event seq, input sample index (since boot, mod 2**30) of the clip's first block,
+# the event's onset (same counter), clip rate (half the node's), nsamples, the ADPCM
+# predictor and step index the first code is decoded from, CLIP_VERSION.  Clip sample k is
+# centred on input sample first + 2k - 14 (the halfband filter's delay).  node/clip.py.
+CLIP_HDR = "<IIIHIhBB"
+CLIP_HDR_LEN = const(22)
+CLIP_VERSION = const(1)
+CLIP_MAX = const(480)       # bytes of clip per CLIP_GET answer (the 512-byte response buffer)
+
 # ERROR codes
 E_UNKNOWN = const(1)        # unknown message type
 E_LENGTH = const(2)         # payload length wrong for the type
@@ -119,8 +131,10 @@ COUNTERS = (
     "dsp_frames",           # frames through the DSP since boot
     "events",               # detector events since boot
     "evlog_errors",         # events the node could not write to its event log (flash full or failing)
+    "clips",                # event audio clips written to flash
+    "clip_errors",          # clips lost: flash full or failing, or more than 4 events waiting
 )
-NCOUNTERS = const(17)
+NCOUNTERS = const(19)
 C_RX_BYTES = const(0)
 C_RX_FRAMES = const(1)
 C_RX_BAD_COBS = const(2)
@@ -138,6 +152,8 @@ C_SESSION_TIMEOUTS = const(13)
 C_DSP_FRAMES = const(14)
 C_EVENTS = const(15)
 C_EVLOG_ERRORS = const(16)
+C_CLIPS = const(17)
+C_CLIP_ERRORS = const(18)
 
 def pack_info(cfg_hash, uptime_ms, free_heap, rate, caps, counters, fw, board, uid):
     out = bytearray(struct.pack(INFO_FMT, PROTO_VERSION, cfg_hash & 0xFFFFFFFF,

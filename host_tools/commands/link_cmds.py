@@ -7,9 +7,11 @@ and the two that put software on a node: flash (MicroPython, esptool) and deploy
 Every command takes --port PATH|auto|sim (default auto) and --json; data goes to
 stdout, progress bars to stderr (only on a terminal), errors as one line.
 """
+import argparse
 import contextlib
 import json
 import os
+import re
 import sys
 import time
 
@@ -17,6 +19,7 @@ from host_tools import ports
 from host_tools.commands import number
 from host_tools.errors import NodeToolError, EXIT_FAIL, EXIT_USAGE, writable_file
 from host_tools import messages
+from host_tools.vnode import ESP32_HEAP
 from node import config, proto
 from node.events import CLASS_NAMES
 
@@ -199,8 +202,10 @@ def cmd_events(args):
         if args.clear:
             cleared, newer = events.clear_log(link, head)
             recs += newer
-    shown = recs if args.revisions else events.fold(recs)
-    rows = [events.describe(r, starts) for r in shown]
+        shown = recs if args.revisions else events.fold(recs)
+        rows = [events.describe(r, starts) for r in shown]
+        if args.clips:
+            events.save_clips(link, rows, args.clips)
     summary = {"records": len(recs), "events": len(rows), "evicted": head["evicted"], "bad": head["bad"],
                "boot": boot_now, "next_seq": head["next"], "cleared": cleared}
     if args.json:
@@ -210,6 +215,9 @@ def cmd_events(args):
     else:
         for d in rows:
             sys.stdout.write(events.line(d) + "\n")
+            if args.clips:
+                sys.stdout.write("       clip: %s\n" % ("%s (onset at %.3f s)" % (d["clip"], d["clip_onset_s"])
+                                                        if d["clip"] else "none, " + d["clip_error"]))
         note = "%d event%s (%d record%s) since #%d; node boot %d" % (
             len(rows), "" if len(rows) == 1 else "s", len(recs), "" if len(recs) == 1 else "s", args.since, boot_now)
         if any(d["time_utc"] is None for d in rows):
@@ -296,10 +304,19 @@ def cmd_hil(args):
     return 0 if ok else EXIT_FAIL
 
 
+def _heap(text):
+    # argparse type of --heap: what micropython's -X heapsize takes, within reason
+    m = re.fullmatch(r"(\d+)([KkMm]?)", text)
+    n = int(m.group(1)) << {"": 0, "k": 10, "m": 20}[m.group(2).lower()] if m else 0
+    if not 64 << 10 <= n <= 64 << 20:
+        raise argparse.ArgumentTypeError("%r: give bytes, K or M between 64K and 64M (e.g. 192K)" % text)
+    return text.upper()
+
+
 def cmd_sim(args):
     from host_tools.vnode import VirtualNode, serve_forever
     node = VirtualNode(audio=args.audio, loop=not args.once, realtime=args.realtime, flash=args.flash,
-                       firmware=args.firmware, baud=args.emulate_baud,
+                       firmware=args.firmware, baud=args.emulate_baud, heap=args.heap,
                        log=lambda m: sys.stderr.write("sednode sim: %s\n" % m))
     with node:
         sys.stderr.write("sednode sim: virtual node on %s, flash %s; Ctrl-C to stop\n" % (node.port, node.flash))
@@ -360,6 +377,9 @@ def register(sub):
                    help="every record, revisions included (default: the last revision of each event)")
     p.add_argument("--clear", action="store_true",
                    help="after reading, drop the records read from the node (never one not read)")
+    p.add_argument("--clips", metavar="DIR",
+                   help="also save each event's audio clip (1 s before its onset to 1 s after, at half "
+                        "the node's rate) into DIR as SEQ-CLASS.wav")
     _common(p)
     p.set_defaults(func=cmd_events)
 
@@ -402,4 +422,6 @@ def register(sub):
     p.add_argument("--flash", metavar="DIR", help="keep the node's flash in DIR (default: a temp folder)")
     p.add_argument("--firmware", metavar="DIR", help="firmware folder to run (default: firmware/)")
     p.add_argument("--emulate-baud", type=number(int, 1), default=None, help="limit the link like a UART at this baud")
+    p.add_argument("--heap", type=_heap, default=ESP32_HEAP,
+                   help="MicroPython heap, e.g. 192K (default %s, an ESP32-WROOM's; event clips need 174K)" % ESP32_HEAP)
     p.set_defaults(func=cmd_sim)

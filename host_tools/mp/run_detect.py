@@ -16,6 +16,7 @@ from array import array
 
 from node import config
 from node.dsp import DSP
+from hops import hops
 
 gc.collect()   # the detector's table is compiled from source here: it needs big free blocks
 from node.detect import Detector  # noqa: E402
@@ -37,31 +38,23 @@ def main(argv):
         det._classify = traced
     hop = cfg["hop"]
     buf = array("h", bytes(2 * hop))
-    mv = memoryview(buf)
     out = dsp.out
     frames = 0
     used = 0
     det_us = 0
-    gc.collect()
-    gc.disable()
-    with open(argv[1], "rb") as fi:
-        while True:
-            got = fi.readinto(mv)
-            if got is None or got < 2 * hop:
-                break
-            if not dsp.push_hop(buf):
-                continue
-            a0 = gc.mem_alloc()
-            t0 = time.ticks_us()
-            ev = det.update(out)
-            det_us += time.ticks_diff(time.ticks_us(), t0)
-            if ev is None:
-                used += gc.mem_alloc() - a0
-            else:
-                print("E %d %d %d %d %d %d %d %d" % ev)
-                gc.collect()
-            frames += 1
-    gc.enable()
+    for _ in hops(argv[1], buf):
+        if not dsp.push_hop(buf):
+            continue
+        a0 = gc.mem_alloc()
+        t0 = time.ticks_us()
+        ev = det.update(out)
+        det_us += time.ticks_diff(time.ticks_us(), t0)
+        if ev is None:
+            used += gc.mem_alloc() - a0
+        else:
+            print("E %d %d %d %d %d %d %d %d" % ev)
+            gc.collect()
+        frames += 1
     cal = ""
     if bench:
         from mpcal import calib_us        # imported late: the classifier table wants a contiguous heap block

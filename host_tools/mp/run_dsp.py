@@ -11,6 +11,7 @@ from array import array
 
 from node import config, consts
 from node.dsp import DSP
+from hops import hops
 
 
 def main(argv):
@@ -19,24 +20,17 @@ def main(argv):
     dsp = DSP(cfg)
     hop = cfg["hop"]
     buf = array("h", bytes(2 * hop))
-    mv = memoryview(buf)
     outb = memoryview(dsp.out)
     frames = 0
     used = 0
-    gc.collect()
-    gc.disable()
-    with open(src, "rb") as fi, open(dst, "wb") as fo:
-        while True:
-            got = fi.readinto(mv)
-            if got is None or got < 2 * hop:
-                break
+    with open(dst, "wb") as fo:
+        for _ in hops(src, buf):
             a0 = gc.mem_alloc()
             ready = dsp.push_hop(buf)
             used += gc.mem_alloc() - a0
             if ready:
                 fo.write(outb)
                 frames += 1
-    gc.enable()
     print("frames=%d alloc=%d nfeat=%d" % (frames, used, consts.NFEAT))
 
 
