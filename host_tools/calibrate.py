@@ -106,13 +106,10 @@ def calibrate(link, ref_db=94.0, freq=1000.0, seconds=3.0, progress=None):
     derived values, the node's gain_db and its current cal_cdb (nothing is changed here)."""
     from host_tools import stream
     cfg = link.config_get()
-    chunks = []
-    res = stream.stream(link, seconds, on_samples=lambda idx, x: chunks.append(np.array(x, dtype=np.int16)),
-                        progress=progress)
+    x, res = stream.record(link, seconds, progress)
     lost = res["dropped"] + res.get("node_dropped", 0)
     if lost:
         raise NodeToolError("calibrate: %d samples lost in the recording; run again" % lost, EXIT_FAIL)
-    x = np.concatenate(chunks) if chunks else np.zeros(0, np.int16)
     m = tone(x, res["rate"], freq)
     raw_peak = int(np.max(np.abs(x.astype(np.int32)))) if len(x) else 0
     d = derive(m, ref_db, freq, raw_peak)

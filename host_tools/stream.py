@@ -116,3 +116,11 @@ def stream(link, seconds, out_path=None, on_samples=None, progress=None, timeout
         res["payload_bytes"] = 2 * got
         res["overhead"] = 1 - 2 * got / res["bytes"] if res["bytes"] else 0.0
     return res
+
+
+def record(link, seconds, progress=None):
+    """``seconds`` of the node's audio in memory: (int16 samples, StreamResult)."""
+    chunks = []
+    res = stream(link, seconds, on_samples=lambda idx, x: chunks.append(np.array(x, dtype=np.int16)),
+                 progress=progress)
+    return (np.concatenate(chunks) if chunks else np.zeros(0, np.int16)), res

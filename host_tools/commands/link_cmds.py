@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
 """Commands that talk to a node over its serial link:
-ports, info, config get|set, stream, inject, monitor, events, calibrate, hil, sim,
+ports, info, config get|set, stream, inject, monitor, events, calibrate, check, hil, sim,
 and the two that put software on a node: flash (MicroPython, esptool) and deploy
 (this checkout's firmware, mpremote).
 
@@ -252,6 +252,22 @@ def cmd_calibrate(args):
     return 0
 
 
+def cmd_check(args):
+    from host_tools import miccheck
+    with session(args) as link:
+        r = miccheck.check(link, args.seconds, progress=_progress("check"))
+    spl = lambda k: " (%.1f dB SPL)" % r[k + "_db_spl"] if r["cal_cdb"] else ""    # noqa: E731
+    text = ["level      %.1f dBFS%s over %.2f s; quietest tenth %.1f dBFS%s, loudest tenth %.1f dBFS%s"
+            % (r["level_dbfs"], spl("level"), r["seconds"], r["floor_dbfs"], spl("floor"), r["loud_dbfs"],
+               spl("loud")),
+            "samples    peak %.1f dBFS, DC %.2f%%, %.3f%% at full scale, %.1f%% exactly 0, %d lost"
+            % (r["peak_dbfs"], 100 * r["dc"], 100 * r["clipped"], 100 * r["zeros"], r["lost"])]
+    text += ["FAIL       " + f for f in r["failures"]] + ["warning    " + w for w in r["warnings"]]
+    text.append("microphone %s" % ("OK" if r["ok"] else "FAILED"))
+    _emit(args, r, "\n".join(text))
+    return 0 if r["ok"] else EXIT_FAIL
+
+
 def _say(msg):
     sys.stderr.write("sednode: %s\n" % msg)
 
@@ -391,6 +407,11 @@ def register(sub):
     p.add_argument("--apply", action="store_true", help="save the derived cal_cdb in the node's config")
     _common(p)
     p.set_defaults(func=cmd_calibrate)
+
+    p = sub.add_parser("check", help="check the node's microphone: no signal, stuck, miswired, clipping")
+    p.add_argument("--seconds", type=number(float, 1, 60), default=5.0, help="recording length (default 5)")
+    _common(p)
+    p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("flash", help="write MicroPython's image onto an ESP32 (esptool)")
     p.add_argument("image", help="MicroPython's firmware .bin for the board (micropython.org)")

@@ -1,0 +1,74 @@
+# SPDX-License-Identifier: MIT
+"""The technician's microphone check (host_tools/miccheck.py, `sednode check`): what a
+dead, stuck, miswired or clipping I2S microphone looks like, and a street that passes; end
+to end against virtual nodes whose "microphone" is silent, a full-scale pattern, or a
+street scene."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from dsp_reference import scenes
+from host_tools import audio_io, miccheck, stream
+
+SEDNODE = os.path.join(os.path.dirname(sys.executable), "sednode")
+
+
+@pytest.mark.parametrize("seed", [1200, 1201, 1205, 1206, 1210])     # rain, night, traffic, babble
+def test_streets_pass(seed):
+    sc = scenes.make_scene(seed, rate=16000, seconds=6.0)
+    r = miccheck.analyse(audio_io.to_int16(sc.audio), 16000)
+    assert r["ok"] and not r["warnings"], r
+    assert -70 < r["floor_dbfs"] <= r["loud_dbfs"] < -15
+
+
+def test_what_broken_microphones_look_like():
+    rng = np.random.default_rng(1)
+    cases = {
+        "no signal": np.zeros(32000, np.int16),
+        "stuck at -1": np.full(32000, -1, np.int16),
+        "own noise": np.round(rng.normal(0, 0.3, 32000)).astype(np.int16),     # a stray LSB now and then
+        "louder than any street": stream.pattern(0, 32000),
+        "random data": rng.integers(-32768, 32767, 32000).astype(np.int16),
+    }
+    for want, x in cases.items():
+        r = miccheck.analyse(x, 16000)
+        assert not r["ok"] and len(r["failures"]) == 1 and want.split()[0] in r["failures"][0], (want, r)
+    # the threshold of "own noise" follows the gain: +20 dB of gain, 20 dB more noise expected
+    x = np.round(rng.normal(0, 3.0, 32000)).astype(np.int16)                  # about -81 dBFS
+    assert miccheck.analyse(x, 16000)["ok"] and not miccheck.analyse(x, 16000, gain_db=30)["ok"]
+
+
+def test_warnings_for_clipping_and_dc_and_the_calibrated_levels():
+    sc = scenes.make_scene(1205, rate=16000, seconds=6.0)
+    a = sc.audio.copy()
+    a[16000:16800] = np.clip(a[16000:16800] * 200, -1, 1)                    # a close shot, clipped for 50 ms
+    x = audio_io.to_int16(a)
+    r = miccheck.analyse(x, 16000, gain_db=6, cal_cdb=11400)
+    assert r["ok"] and any("clipping" in w and "gain_db 6" in w for w in r["warnings"]), r
+    assert r["level_db_spl"] == round(r["level_dbfs"] + 114.0, 1)
+    y = audio_io.to_int16(sc.audio) + 1500
+    assert any("DC offset of 4.6%" in w for w in miccheck.analyse(y, 16000)["warnings"])
+    with pytest.raises(ValueError):
+        miccheck.analyse(np.zeros(100, np.int16), 16000)
+
+
+def _check(audio, *extra):
+    return subprocess.run([SEDNODE, "check", "--port", "sim", "--sim-audio", audio, "--seconds", "2"] + list(extra),
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_sednode_check_against_virtual_nodes(tmp_path):
+    r = _check("silence")
+    assert r.returncode == 1 and "FAIL       no signal" in r.stdout and "microphone FAILED" in r.stdout, r.stdout
+    r = _check("pattern", "--json")
+    d = json.loads(r.stdout)
+    assert r.returncode == 1 and not d["ok"] and d["level_dbfs"] > -6 and d["lost"] == 0
+    sc = scenes.make_scene(1205, rate=16000, seconds=4.0)
+    wav = str(tmp_path / "street.wav")
+    audio_io.write_wav(wav, audio_io.to_int16(sc.audio), 16000)
+    r = _check(wav)
+    assert r.returncode == 0 and "microphone OK" in r.stdout and "FAIL" not in r.stdout, r.stdout + r.stderr
