@@ -7,7 +7,7 @@ import time
 import zlib
 
 from node import proto
-from node.events import CLASS_NAMES
+from node.events import CLASS_NAMES, FAULTS, MIC_FAULT
 
 from host_tools import messages
 from host_tools.errors import NodeToolError, EXIT_PROTOCOL
@@ -222,13 +222,15 @@ def describe(r, starts=None):
     event's time (UTC) when its boot's start is known (``starts``, from sync_time: the node
     has no clock, a host tells it the time)."""
     t = onset_s(r)
-    cls = CLASS_NAMES[r["class_id"]] if r["class_id"] < len(CLASS_NAMES) else "class_%d" % r["class_id"]
+    cls = class_name(r["class_id"])
     d = {"seq": r["seq"], "boot": r["boot"], "class": cls, "onset_s": round(t, 3),
          "duration_s": round(r["duration"] / (r["rate"] or 16000), 3), "peak_dbfs": r["peak_cdb"] / 100,
          "peak_db_spl": (r["peak_cdb"] + r["cal_cdb"]) / 100 if r["cal_cdb"] else None,
          "confidence": r["confidence"], "time_utc": None}
     if cls == "gunshot":
         d["shots"] = r["shots"]
+    elif r["class_id"] == MIC_FAULT:
+        d["fault"] = FAULTS[r["shots"]] if r["shots"] < len(FAULTS) else "fault %d" % r["shots"]
     if "revisions" in r:
         d["revisions"] = r["revisions"]
         d["clip_seq"] = r["first_seq"]
@@ -240,10 +242,17 @@ def describe(r, starts=None):
     return d
 
 
+def class_name(cls):
+    """A class id's name: the detector's classes, and mic_fault (node/events.py)."""
+    if cls < len(CLASS_NAMES):
+        return CLASS_NAMES[cls]
+    return "mic_fault" if cls == MIC_FAULT else "class_%d" % cls
+
+
 def line(d):
     """One line of text for describe()'s dict."""
     spl = "" if d["peak_db_spl"] is None else " (%.1f dB SPL)" % d["peak_db_spl"]
     when = d["time_utc"] or "boot %d" % d["boot"]
-    shots = "  shots %d" % d["shots"] if "shots" in d else ""
+    shots = "  shots %d" % d["shots"] if "shots" in d else "  %s" % d["fault"] if "fault" in d else ""
     return "#%-5d %-24s  +%10.3f s  %-11s  %6.3f s  peak %6.1f dBFS%s  conf %3d%s" % (
         d["seq"], when, d["onset_s"], d["class"], d["duration_s"], d["peak_dbfs"], spl, d["confidence"], shots)

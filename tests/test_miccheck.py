@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -72,3 +73,61 @@ def test_sednode_check_against_virtual_nodes(tmp_path):
     audio_io.write_wav(wav, audio_io.to_int16(sc.audio), 16000)
     r = _check(wav)
     assert r.returncode == 0 and "microphone OK" in r.stdout and "FAIL" not in r.stdout, r.stdout + r.stderr
+
+
+def _events(port, *extra):
+    r = subprocess.run([SEDNODE, "events", "--port", port, "--json"] + list(extra), capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    return [json.loads(x) for x in r.stdout.splitlines()]
+
+
+def test_the_node_logs_a_dead_microphone_and_its_end(tmp_path):
+    # a street with 2.5 s of digital silence in it, then nothing once the file ends
+    from host_tools.link import Link
+    from host_tools.vnode import VirtualNode
+    sc = scenes.make_scene(1205, rate=16000, seconds=3.0)
+    a = audio_io.to_int16(sc.audio)
+    wav = str(tmp_path / "gap.wav")
+    audio_io.write_wav(wav, np.concatenate([a[:16000], np.zeros(40000, np.int16), a[16000:40000]]), 16000)
+    flash = tmp_path / "flash"
+    flash.mkdir()
+    (flash / "config.json").write_text('{"mic_fault_s": 1}')
+    with VirtualNode(audio=wav, loop=False, flash=str(flash)) as vn:
+        t = time.monotonic()
+        rows = []
+        while len(rows) < 2 and time.monotonic() - t < 30:
+            time.sleep(0.5)
+            rows = _events(vn.port)
+        lk = Link.open(vn.port)
+        try:
+            faults = lk.get_info()["counters"]["mic_faults"]
+        finally:
+            lk.close()
+    gap, after = rows[:2]
+    assert gap["class"] == "mic_fault" and gap["fault"] == "no signal" and gap["revisions"] == 2, gap
+    assert abs(gap["onset_s"] - 1.0) < 0.05 and abs(gap["duration_s"] - 2.5) < 0.07 and gap["peak_dbfs"] == -150.0
+    assert after["fault"] == "no signal" and abs(after["onset_s"] - 5.0) < 0.05 and after["revisions"] == 1
+    assert faults == 2
+
+
+def test_the_node_logs_a_microphone_pinned_loud(tmp_path):
+    from host_tools.vnode import VirtualNode
+    flash = tmp_path / "flash"
+    flash.mkdir()
+    (flash / "config.json").write_text('{"mic_fault_s": 1}')
+    with VirtualNode(audio="pattern", flash=str(flash)) as vn:
+        t = time.monotonic()
+        rows = []
+        while not rows and time.monotonic() - t < 30:
+            time.sleep(0.5)
+            rows = [r for r in _events(vn.port) if r["class"] == "mic_fault"]
+    assert rows[0]["fault"] == "level pinned" and rows[0]["onset_s"] < 0.1, rows
+
+
+def test_the_fault_time_is_checked():
+    from node import config
+    assert config.validate({})["mic_fault_s"] == 10 and config.validate({"mic_fault_s": 0})["mic_fault_s"] == 0
+    for bad in (-1, 3601, 2.5):
+        with pytest.raises(config.ConfigError):
+            config.validate({"mic_fault_s": bad})

@@ -89,7 +89,7 @@ def test_info_roundtrip():
                         "0.1.0", "unix", "abcdef")
     d = messages.unpack_info(p)
     assert d["config_hash"] == "deadbeef" and d["uptime_ms"] == 1234 and d["dsp"] and not d["detector"]
-    assert d["counters"]["clip_errors"] == proto.NCOUNTERS - 1 and d["counters"]["events"] == 15
+    assert d["counters"]["mic_faults"] == proto.NCOUNTERS - 1 and d["counters"]["events"] == 15
     assert d["uid"] == "abcdef"
 
 

@@ -20,7 +20,7 @@ from array import array
 import asyncio
 from micropython import const
 
-from node import audio, cobs, config, consts, evlog, proto
+from node import audio, cobs, config, consts, events, evlog, proto
 from node.link import Link
 
 if sys.platform == "linux":
@@ -126,6 +126,8 @@ class App:
             self.det = Detector(cfg)
         self.src = board.mic(cfg)
         self.det_base = 0        # sample index the detector's onsets count from
+        self.fault_n = (cfg["mic_fault_s"] * cfg["rate"] + cfg["hop"] - 1) // cfg["hop"]   # frames (0: off)
+        self.fault_frames = self.fault_kind = self.fault_peak = 0
         gc.collect()
         if self.det is not None and cfg["clip_ms"]:  # audio around logged events (imported here,
             try:                     # after the detector: the compiler's peak is past)
@@ -207,7 +209,7 @@ class App:
             self.bad(seq, proto.E_CONFIG, proto.CONFIG_SET, str(e))
             return
         save_config(cfg)
-        rebuild = any(cfg[k] != self.cfg[k] for k in ("rate", "frame", "hop", "gain_db", "clip_ms"))
+        rebuild = any(cfg[k] != self.cfg[k] for k in ("rate", "frame", "hop", "gain_db", "clip_ms", "mic_fault_s"))
         self.cfg = cfg
         if rebuild:
             self.setup()
@@ -352,16 +354,11 @@ class App:
             # duration in frames since the detector's reset); sent in samples
             ev = self.det.update(out)
             if ev is not None:
-                self.c[proto.C_EVENTS] += 1
                 self.inj_events += injected
                 h = self.cfg["hop"]
-                onset = base + ev[1] * h + self.cfg["frame"] - h
-                if not injected or self.inj_flags & proto.INJ_EVENTS:
-                    struct.pack_into(proto.EVENT_FMT, self.ebuf, 2, self.c[proto.C_EVENTS], ev[0],
-                                     onset, ev[2] * h, ev[3], ev[4], ev[5], ev[6])
-                    self.link.send(self.ebuf, proto.EVENT_LEN)
-                if not injected:               # what the mic heard is kept on flash too
-                    self.log_event(ev, onset, ev[2] * h)
+                self.report(ev, base + ev[1] * h + self.cfg["frame"] - h, ev[2] * h, injected)
+        if not injected and self.fault_n:
+            self.mic_watch(out)
         if self.monitor_ms and not injected:
             now = time.ticks_ms()
             if time.ticks_diff(now, self.t_level) >= self.monitor_ms:
@@ -371,6 +368,44 @@ class App:
                 t[1] = 0
                 struct.pack_into("<Ihh", t, 2, self.src.index, out[consts.F_PEAK], out[consts.F_RMS])
                 self.link.send(t, 8)
+
+    def report(self, ev, onset, duration, injected):
+        # an event (node/events.py layout; onset and duration in samples): EVENT to the host,
+        # and onto the flash log when the mic heard it
+        self.c[proto.C_EVENTS] += 1
+        if not injected or self.inj_flags & proto.INJ_EVENTS:
+            struct.pack_into(proto.EVENT_FMT, self.ebuf, 2, self.c[proto.C_EVENTS], ev[0],
+                             onset, duration, ev[3], ev[4], ev[5], ev[6])
+            self.link.send(self.ebuf, proto.EVENT_LEN)
+        if not injected:
+            self.log_event(ev, onset, duration)
+
+    def mic_watch(self, out):
+        # a dead microphone (every sample 0) or one pinned loud (random data: misaligned bits)
+        # looks, to the detector, like a quiet street or a loud one: after mic_fault_s of it
+        # the node reports a MIC_FAULT event, and its end as a revision (update 1)
+        kind = 1 if out[consts.F_PEAK] <= consts.FLOOR_CDB else 2 if out[consts.F_RMS] > -1500 else 0
+        n = self.fault_frames
+        if kind and (n == 0 or kind == self.fault_kind):
+            self.fault_kind = kind
+            self.fault_frames = n + 1
+            if n + 1 == self.fault_n:
+                self.c[proto.C_MIC_FAULTS] += 1
+                self.fault_peak = out[consts.F_PEAK]
+                self.fault(0)
+            return
+        if n >= self.fault_n:
+            self.fault(1)
+        self.fault_frames = 1 if kind else 0
+        self.fault_kind = kind
+
+    def fault(self, update):
+        # its start, fault_n frames in, or its end (update 1: this frame is sound again); the
+        # onset is the same in both records (the host folds them into one event)
+        h = self.cfg["hop"]
+        n = self.fault_frames
+        self.report((events.MIC_FAULT, 0, 0, self.fault_peak, 100, self.fault_kind, update),
+                    self.src.index - (n + update) * h, n * h, 0)
 
     def log_event(self, ev, onset, duration):
         if self.evlog is None:

@@ -18,6 +18,8 @@ SCHEMA = {
     "site": ("", str, lambda v: len(v) <= 32, "site / pole id"),
     "gain_db": (0, int, lambda v: -20 <= v <= 40, "digital gain applied to the mic, dB"),
     "cal_cdb": (0, int, lambda v: -20000 <= v <= 20000, "dBFS to dB SPL offset, 1/100 dB"),
+    "mic_fault_s": (10, int, lambda v: 0 <= v <= 3600,
+                    "seconds of a dead or pinned microphone before the node logs a fault (0: never)"),
     "clip_ms": (0, int, lambda v: v == 0 or 200 <= v <= 4000,
                 "audio kept around each logged event, ms (0: none; RAM: rate ms / 4000 bytes)"),
 }

@@ -14,6 +14,10 @@ SCREAM = const(2)
 GLASS_BREAK = const(3)
 NCLASSES = const(4)                  # including NONE
 CLASS_NAMES = ("none", "gunshot", "scream", "glass_break")
+# not a sound: the node's microphone failing (app.py), logged and sent like an event; its
+# record's shots field says how (below), update 1 is its end
+MIC_FAULT = const(15)
+FAULTS = ("", "no signal", "level pinned")    # every sample 0; above -15 dBFS all the time
 
 # Event record: a tuple returned by Detector.update() (the reference model returns
 # the same tuples).  Fields, by index:

@@ -133,8 +133,9 @@ COUNTERS = (
     "evlog_errors",         # events the node could not write to its event log (flash full or failing)
     "clips",                # event audio clips written to flash
     "clip_errors",          # clips lost: flash full or failing, or more than 4 events waiting
+    "mic_faults",           # microphone faults begun (events.MIC_FAULT records)
 )
-NCOUNTERS = const(19)
+NCOUNTERS = const(20)
 C_RX_BYTES = const(0)
 C_RX_FRAMES = const(1)
 C_RX_BAD_COBS = const(2)
@@ -154,6 +155,7 @@ C_EVENTS = const(15)
 C_EVLOG_ERRORS = const(16)
 C_CLIPS = const(17)
 C_CLIP_ERRORS = const(18)
+C_MIC_FAULTS = const(19)
 
 def pack_info(cfg_hash, uptime_ms, free_heap, rate, caps, counters, fw, board, uid):
     out = bytearray(struct.pack(INFO_FMT, PROTO_VERSION, cfg_hash & 0xFFFFFFFF,

@@ -18,10 +18,9 @@ import time
 from host_tools import ports
 from host_tools.commands import number
 from host_tools.errors import NodeToolError, EXIT_FAIL, EXIT_USAGE, writable_file
-from host_tools import messages
+from host_tools import events, messages
 from host_tools.vnode import ESP32_HEAP
 from node import config, proto
-from node.events import CLASS_NAMES
 
 
 def _progress(label):
@@ -151,7 +150,7 @@ def cmd_inject(args):
                                                             len(r["events"]), r["seconds"])]
     for ev in r["events"]:
         lines.append("EVENT %-8s onset %.3f s  duration %.3f s  peak %.1f dBFS  confidence %d  shots %d" % (
-            CLASS_NAMES[ev["class_id"]] if ev["class_id"] < len(CLASS_NAMES) else ev["class_id"],
+            events.class_name(ev["class_id"]),
             ev["onset"] / r["rate"], ev["duration"] / r["rate"], ev["peak_cdb"] / 100, ev["confidence"],
             ev["shots"]))
     if args.features:
@@ -185,6 +184,7 @@ def cmd_monitor(args):
                 elif fr.type == proto.EVENT:
                     ev = messages.unpack_event(fr.payload)
                     ev["type"] = "event"
+                    ev["class"] = events.class_name(ev["class_id"])
                     _emit(args, ev, "EVENT %s" % ev)
         except KeyboardInterrupt:
             pass
@@ -193,7 +193,6 @@ def cmd_monitor(args):
 
 
 def cmd_events(args):
-    from host_tools import events
     with session(args) as link:
         head, recs = events.read_log(link, args.since)
         boot_now = head["boot"]
