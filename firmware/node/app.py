@@ -122,7 +122,8 @@ class App:
         gc.collect()
         if DSP is not None:
             self.dsp = DSP(cfg)
-        if Detector is not None:
+            gc.collect()        # the DSP's set-up garbage, before the detector's ~115 attributes
+        if Detector is not None:    # grow its instance table to 2 KB in steps that need whole blocks
             self.det = Detector(cfg)
         self.src = board.mic(cfg)
         self.det_base = 0        # sample index the detector's onsets count from
