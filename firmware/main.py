@@ -11,7 +11,6 @@ else:
     from node.board import esp32 as board
 
 
-
 def drop_app():
     # The REPL, and mpremote after it, get the heap back: the app's modules (the detector's
     # table alone is ~30 KB) are dropped once it has ended (app.run lets go of the app's

@@ -136,9 +136,9 @@ class VirtualNode:
         writable_dir(self.flash, "flash folder")
         self.firmware = os.path.abspath(firmware or FIRMWARE)
         self.heap, self.baud = heap, baud
-        self.pin_dir, link = pin_firmware(self.firmware)
-        self.env = node_env(link, SEDNODE_AUDIO=prepare_audio(audio, self.flash, rate),
-                            SEDNODE_LOOP="1" if loop else "0", SEDNODE_REALTIME="1" if realtime else "0")
+        self.audio_env = dict(SEDNODE_AUDIO=prepare_audio(audio, self.flash, rate),
+                              SEDNODE_LOOP="1" if loop else "0", SEDNODE_REALTIME="1" if realtime else "0")
+        self.pin_dir = None
         self.log = log
         self.proc = None
         self.restarts = 0
@@ -149,6 +149,8 @@ class VirtualNode:
 
     # ---- lifecycle
     def start(self):
+        self.pin_dir, link = pin_firmware(self.firmware)
+        self.env = node_env(link, **self.audio_env)
         self.node_m, self.node_s = pty.openpty()     # micropython's side
         self.host_m, host_s = pty.openpty()          # the host tools' side
         _raw(self.node_s, vmin=0)                    # reads return what has arrived
@@ -187,7 +189,9 @@ class VirtualNode:
                 pass
         if self.own_flash:
             shutil.rmtree(self.flash, ignore_errors=True)
-        shutil.rmtree(self.pin_dir, ignore_errors=True)
+        if self.pin_dir:
+            shutil.rmtree(self.pin_dir, ignore_errors=True)
+            self.pin_dir = None
 
     def __enter__(self):
         return self.start()
