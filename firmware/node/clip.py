@@ -15,8 +15,9 @@
 # A clip runs from clip_ms/2 before the event's onset to clip_ms/2 after it; an event
 # decided later than that (a scream is decided at its end) gets the last clip_ms before
 # its decision.  The ring stops taking sound (a gap: blocks carry their index, and a clip
-# never spans one) only while a clip is due and another still being written.  A clip is written CLIP_CHUNK bytes per hop into clip.tmp, then renamed to
-# clip.<seq % CLIP_KEEP> (atomic: a power cut leaves the old clip or the new one).
+# never spans one) only while a clip is due and another still being written.  A clip is
+# written CLIP_CHUNK bytes per hop into clip.tmp, then renamed to clip.<seq % CLIP_KEEP>
+# (atomic: a power cut leaves the old clip or the new one).
 # push() allocates nothing (the viper kernel node/clip_kern.py, over preallocated arrays).
 import os
 import struct
@@ -65,7 +66,7 @@ class Clips:
         return self.bidx[(self.wp - 1) % self.nb] + self.hop
 
     def _due(self, onset):
-        # the ring holds audio to self.post past the onset (or stopped short of it)
+        # the ring holds the sound up to self.post past the onset
         return self.count and _after(self._end(), onset) >= self.post
 
     def frozen(self):
