@@ -223,3 +223,26 @@ def test_a_virtual_node_s_heap_is_checked_before_it_starts():
     for bad in ("12", "abc", "1G"):
         r = subprocess.run([SEDNODE, "sim", "--heap", bad], capture_output=True, text=True, timeout=30)
         assert r.returncode == 2 and "between 64K and 64M" in r.stderr, r.stderr
+
+
+_FAILING_FLASH = r"""
+from array import array
+from node import config
+from node.clip import Clips
+cl = Clips(config.validate({"clip_ms": 2000}))
+hop = array("h", bytes(512))
+for k in range(200):
+    cl.step()
+    cl.push(hop, 256 * k)
+    if k == 150:
+        cl.want(1, 256 * 100)
+print(cl.saved, cl.errors, cl.f is None, cl.count)
+"""
+
+
+def test_a_clip_the_flash_refuses_is_counted_and_the_ring_goes_on(tmp_path):
+    from host_tools.vnode import run_firmware
+    (tmp_path / "clip.tmp").mkdir()              # opening clip.tmp for writing fails, as on a full flash
+    r = run_firmware(_FAILING_FLASH, tmp_path, "128K", timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["0", "1", "True", "126"], r.stdout
