@@ -13,7 +13,7 @@ import numpy as np
 BLOCK_S = 0.1            # levels are taken over blocks of this length
 SETTLE_S = 0.25          # the start of the recording is not used (the mic's high-pass settling)
 DEAD_DBFS = -100.0       # a working mic never reads quieter than this (its self-noise is ~ -87)
-LOUD_DBFS = -15.0        # a median block level above this (~105 dB SPL all the time) is no street
+LOUD_DBFS = -15.0        # a median block level above this + gain_db (~105 dB SPL all the time) is no street
 CLIP_SHARE = 0.001       # more samples than this at full scale: clipping
 DC_SHARE = 0.01          # |mean| above this share of full scale: a DC offset
 
@@ -60,10 +60,11 @@ def analyse(x, rate, gain_db=0, cal_cdb=0):
         fails.append("quieter than the microphone's own noise: %.1f dBFS in the quietest tenth (a working "
                      "INMP441 never reads under %.0f dBFS at gain_db %d): data bits misaligned, or no mic on the "
                      "line" % (r["floor_dbfs"], dead, gain_db))
-    if np.median(blocks) > LOUD_DBFS:
+    if np.median(blocks) > LOUD_DBFS + gain_db:
         fails.append("the level stays at %.1f dBFS (about %.0f dB SPL uncalibrated): louder than any street, all "
-                     "the time: data bits misaligned or random data (check SCK/WS wiring and the board's pin file)"
-                     % (float(np.median(blocks)), float(np.median(blocks)) + 120 - gain_db))
+                     "the time: data bits misaligned or random data (check SCK/WS wiring and the board's pin file; "
+                     "gain_db %d)"
+                     % (float(np.median(blocks)), float(np.median(blocks)) + 120 - gain_db, gain_db))
     if r["clipped"] > CLIP_SHARE:
         warns.append("%.2f%% of the samples are at full scale: clipping (a loud sound, or gain_db %d too high)"
                      % (100 * r["clipped"], gain_db))

@@ -38,9 +38,11 @@ def test_what_broken_microphones_look_like():
     for want, x in cases.items():
         r = miccheck.analyse(x, 16000)
         assert not r["ok"] and len(r["failures"]) == 1 and want.split()[0] in r["failures"][0], (want, r)
-    # the threshold of "own noise" follows the gain: +20 dB of gain, 20 dB more noise expected
+    # both thresholds follow the gain: 30 dB of gain, 30 dB more noise expected and allowed
     x = np.round(rng.normal(0, 3.0, 32000)).astype(np.int16)                  # about -81 dBFS
     assert miccheck.analyse(x, 16000)["ok"] and not miccheck.analyse(x, 16000, gain_db=30)["ok"]
+    y = np.round(rng.normal(0, 6000, 32000)).astype(np.int16)                 # about -15 dBFS
+    assert not miccheck.analyse(y, 16000)["ok"] and miccheck.analyse(y, 16000, gain_db=10)["ok"]
 
 
 def test_warnings_for_clipping_and_dc_and_the_calibrated_levels():
@@ -123,6 +125,22 @@ def test_the_node_logs_a_microphone_pinned_loud(tmp_path):
             time.sleep(0.5)
             rows = [r for r in _events(vn.port) if r["class"] == "mic_fault"]
     assert rows[0]["fault"] == "level pinned" and rows[0]["onset_s"] < 0.1, rows
+
+
+def test_a_node_with_negative_gain_does_not_take_a_quiet_street_for_a_dead_mic(tmp_path):
+    from host_tools.link import Link
+    from host_tools.vnode import VirtualNode
+    flash = tmp_path / "flash"
+    flash.mkdir()
+    (flash / "config.json").write_text('{"mic_fault_s": 1, "gain_db": -6}')
+    with VirtualNode(audio="silence", flash=str(flash)) as vn:
+        time.sleep(2.5)
+        lk = Link.open(vn.port)
+        try:
+            c = lk.get_info()["counters"]
+        finally:
+            lk.close()
+    assert c["mic_faults"] == 0 and c["dsp_frames"] > 62, c
 
 
 def test_the_fault_time_is_checked():

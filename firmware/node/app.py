@@ -129,6 +129,10 @@ class App:
         self.det_base = 0        # sample index the detector's onsets count from
         self.fault_n = (cfg["mic_fault_s"] * cfg["rate"] + cfg["hop"] - 1) // cfg["hop"]   # frames (0: off)
         self.fault_frames = self.fault_kind = self.fault_peak = 0
+        # the mic's own level, before gain: above -15 dBFS all the time is no street; with a
+        # negative gain a quiet street itself can round to zeros, so "no signal" is not watched
+        self.fault_loud = 100 * cfg["gain_db"] - 1500
+        self.fault_zero = cfg["gain_db"] >= 0
         gc.collect()
         if self.det is not None and cfg["clip_ms"]:  # audio around logged events (imported here,
             try:                     # after the detector: the compiler's peak is past)
@@ -385,7 +389,8 @@ class App:
         # a dead microphone (every sample 0) or one pinned loud (random data: misaligned bits)
         # looks, to the detector, like a quiet street or a loud one: after mic_fault_s of it
         # the node reports a MIC_FAULT event, and its end as a revision (update 1)
-        kind = 1 if out[consts.F_PEAK] <= consts.FLOOR_CDB else 2 if out[consts.F_RMS] > -1500 else 0
+        kind = 1 if self.fault_zero and out[consts.F_PEAK] <= consts.FLOOR_CDB else \
+            2 if out[consts.F_RMS] > self.fault_loud else 0
         n = self.fault_frames
         if kind and (n == 0 or kind == self.fault_kind):
             self.fault_kind = kind
