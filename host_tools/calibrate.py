@@ -107,9 +107,8 @@ def calibrate(link, ref_db=94.0, freq=1000.0, seconds=3.0, progress=None):
     from host_tools import stream
     cfg = link.config_get()
     x, res = stream.record(link, seconds, progress)
-    lost = res["dropped"] + res.get("node_dropped", 0)
-    if lost:
-        raise NodeToolError("calibrate: %d samples lost in the recording; run again" % lost, EXIT_FAIL)
+    if res["lost"]:
+        raise NodeToolError("calibrate: %d samples lost in the recording; run again" % res["lost"], EXIT_FAIL)
     m = tone(x, res["rate"], freq)
     raw_peak = int(np.max(np.abs(x.astype(np.int32)))) if len(x) else 0
     d = derive(m, ref_db, freq, raw_peak)

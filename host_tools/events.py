@@ -9,7 +9,6 @@ import zlib
 from node import proto
 from node.events import CLASS_NAMES, FAULTS, MIC_FAULT
 
-from host_tools import messages
 from host_tools.errors import NodeToolError, EXIT_PROTOCOL
 
 WRAP = 1 << 32          # the onset's sample counter is 32 bits (74.6 h at 16 kHz)
@@ -43,17 +42,16 @@ def read_log(link, since=0):
     Returns:
         (head, records): head = dict(boot, evicted, first, next, bad); records = dicts (KEYS).
     """
-    from host_tools.link import update_hint
+    from host_tools.link import NodeError, update_hint
     recs = []
     while True:
-        f = link.request(proto.EVLOG_GET, struct.pack("<IB", since, proto.EVLOG_MAX), accept_error=True)
-        if f.type == proto.ERROR:
-            code, _, why = messages.unpack_error(f.payload)
-            if code == proto.E_UNKNOWN:
+        try:
+            p = link.request(proto.EVLOG_GET, struct.pack("<IB", since, proto.EVLOG_MAX)).payload
+        except NodeError as e:
+            if e.err_code == proto.E_UNKNOWN:
                 raise NodeToolError("%s: this node's firmware keeps no event log; %s" % (link.name, update_hint(link.name)),
                                     EXIT_PROTOCOL)
-            raise NodeToolError("%s: node refused EVLOG_GET: %s" % (link.name, why), EXIT_PROTOCOL)
-        p = f.payload
+            raise NodeToolError("%s: node refused EVLOG_GET: %s" % (link.name, e.reason), EXIT_PROTOCOL)
         if len(p) < proto.EVLOG_HDR_LEN:
             raise NodeToolError("%s: EVLOG_GET answer of %d bytes, shorter than its header" % (link.name, len(p)),
                                 EXIT_PROTOCOL)
@@ -79,14 +77,15 @@ def clear_log(link, head, tries=3):
     Returns:
         (records dropped on the node, newer records read meanwhile).
     """
+    from host_tools.link import NodeError
     newer = []
     for _ in range(tries):
-        f = link.request(proto.EVLOG_CLEAR, struct.pack("<I", head["next"]), accept_error=True)
-        if f.type != proto.ERROR:
-            return struct.unpack("<I", f.payload)[0], newer
-        code, _, why = messages.unpack_error(f.payload)
-        if code != proto.E_STATE:            # E_STATE: events were logged after head was read
-            raise NodeToolError("%s: node refused to clear its event log: %s" % (link.name, why), EXIT_PROTOCOL)
+        try:
+            return struct.unpack("<I", link.request(proto.EVLOG_CLEAR, struct.pack("<I", head["next"])).payload)[0], newer
+        except NodeError as e:
+            if e.err_code != proto.E_STATE:  # E_STATE: events were logged after head was read
+                raise NodeToolError("%s: node refused to clear its event log: %s" % (link.name, e.reason),
+                                    EXIT_PROTOCOL)
         head, more = read_log(link, head["next"])
         newer += more
     raise NodeToolError("%s: events keep arriving; the log was not cleared (nothing lost: run again)" % link.name,
@@ -124,26 +123,27 @@ def read_clip(link, seq):
     """The file of event seq's audio clip, as the node keeps it (CLIP_GET, chunk by chunk).
 
     Raises NodeToolError when the node has none for that event: too old (it keeps the last
-    consts.CLIP_KEEP), not written yet, or a firmware without clips."""
+    cliptab.CLIP_KEEP), not written yet, clips off, or a firmware without clips."""
+    from host_tools.link import NodeError
     data = bytearray()
     size = None
     while size is None or len(data) < size:
-        f = link.request(proto.CLIP_GET, struct.pack("<IH", seq, len(data)), accept_error=True)
-        if f.type == proto.ERROR:
-            code, _, why = messages.unpack_error(f.payload)
-            raise NodeToolError("%s: event %d: %s" % (link.name, seq, why if code != proto.E_UNKNOWN else
+        try:
+            p = link.request(proto.CLIP_GET, struct.pack("<IH", seq, len(data))).payload
+        except NodeError as e:
+            raise NodeToolError("%s: event %d: %s" % (link.name, seq, e.reason if e.err_code != proto.E_UNKNOWN else
                                                        "this node's firmware keeps no clips"), EXIT_PROTOCOL)
-        if len(f.payload) < 2:
-            raise NodeToolError("%s: CLIP_GET answer of %d bytes" % (link.name, len(f.payload)), EXIT_PROTOCOL)
-        n = struct.unpack_from("<H", f.payload, 0)[0]
+        if len(p) < 2:
+            raise NodeToolError("%s: CLIP_GET answer of %d bytes" % (link.name, len(p)), EXIT_PROTOCOL)
+        n = struct.unpack_from("<H", p, 0)[0]
         if size is not None and n != size:
             raise NodeToolError("%s: event %d's clip changed while it was read (%d then %d bytes)"
                                 % (link.name, seq, size, n), EXIT_PROTOCOL)
         size = n
-        if len(f.payload) == 2 and len(data) < size:
+        if len(p) == 2 and len(data) < size:
             raise NodeToolError("%s: event %d's clip ends at %d of %d bytes" % (link.name, seq, len(data), size),
                                 EXIT_PROTOCOL)
-        data += f.payload[2:]
+        data += p[2:]
     return bytes(data[:size])
 
 

@@ -16,8 +16,6 @@ DEAD_DBFS = -100.0       # a working mic never reads quieter than this (its self
 LOUD_DBFS = -15.0        # a median block level above this + gain_db (~105 dB SPL all the time) is no street
 CLIP_SHARE = 0.001       # more samples than this at full scale: clipping
 DC_SHARE = 0.01          # |mean| above this share of full scale: a DC offset
-
-
 FLOOR_DBFS = -150.0      # what nothing at all reads (the node's consts.FLOOR_CDB)
 
 
@@ -60,11 +58,11 @@ def analyse(x, rate, gain_db=0, cal_cdb=0):
         fails.append("quieter than the microphone's own noise: %.1f dBFS in the quietest tenth (a working "
                      "INMP441 never reads under %.0f dBFS at gain_db %d): data bits misaligned, or no mic on the "
                      "line" % (r["floor_dbfs"], dead, gain_db))
-    if np.median(blocks) > LOUD_DBFS + gain_db:
+    typical = float(np.median(blocks))
+    if typical > LOUD_DBFS + gain_db:
         fails.append("the level stays at %.1f dBFS (about %.0f dB SPL uncalibrated): louder than any street, all "
                      "the time: data bits misaligned or random data (check SCK/WS wiring and the board's pin file; "
-                     "gain_db %d)"
-                     % (float(np.median(blocks)), float(np.median(blocks)) + 120 - gain_db, gain_db))
+                     "gain_db %d)" % (typical, typical + 120 - gain_db, gain_db))
     if r["clipped"] > CLIP_SHARE:
         warns.append("%.2f%% of the samples are at full scale: clipping (a loud sound, or gain_db %d too high)"
                      % (100 * r["clipped"], gain_db))
@@ -84,8 +82,8 @@ def check(link, seconds=5.0, progress=None):
     cfg = link.config_get()
     x, res = stream.record(link, seconds, progress)
     r = analyse(x, res["rate"], cfg["gain_db"], cfg["cal_cdb"])
-    lost = res["dropped"] + res.get("node_dropped", 0)
-    if lost:
-        r["warnings"].append("%d samples were lost on the way (the node's audio_dropped counter, or the link)" % lost)
-    r.update(lost=lost, rate=res["rate"], cal_cdb=cfg["cal_cdb"])
+    if res["lost"]:
+        r["warnings"].append("%d samples were lost on the way (the node's audio_dropped counter, or the link)"
+                             % res["lost"])
+    r.update(lost=res["lost"], rate=res["rate"], cal_cdb=cfg["cal_cdb"])
     return r

@@ -119,8 +119,10 @@ def stream(link, seconds, out_path=None, on_samples=None, progress=None, timeout
 
 
 def record(link, seconds, progress=None):
-    """``seconds`` of the node's audio in memory: (int16 samples, StreamResult)."""
+    """``seconds`` of the node's audio in memory: (int16 samples, StreamResult with ``lost``:
+    the samples the host saw missing plus those the node dropped)."""
     chunks = []
     res = stream(link, seconds, on_samples=lambda idx, x: chunks.append(np.array(x, dtype=np.int16)),
                  progress=progress)
+    res["lost"] = res["dropped"] + res["node_dropped"]
     return (np.concatenate(chunks) if chunks else np.zeros(0, np.int16)), res

@@ -4,10 +4,8 @@
 dsp_reference/clip_model.py without allocating; a virtual node with clips on hears a
 gunshot, writes its clip, and the host reads it back as a WAV whose samples are the
 reference's."""
-import json
 import os
 import subprocess
-import sys
 import tempfile
 import time
 
@@ -18,7 +16,8 @@ from dsp_reference import clip_model as cm
 from host_tools import audio_io, events, fwrun, messages
 from node import cliptab, config, proto
 
-SEDNODE = os.path.join(os.path.dirname(sys.executable), "sednode")
+from sednode_cli import SEDNODE, node_events
+
 # Clips need heap that the 160K virtual node (the firmware compiled on the node from source)
 # does not have: docs/protocol.md, "Event clips"
 CLIP_HEAP = "192K"
@@ -82,13 +81,6 @@ def test_clip_ms_is_checked():
     assert (bs, bb, pre, post) == (128, 64, 16000, 16000) and (n - 1) * 256 >= pre + post
 
 
-def _events(port, *extra):
-    r = subprocess.run([SEDNODE, "events", "--port", port, "--json"] + list(extra), capture_output=True,
-                       text=True, timeout=60)
-    assert r.returncode == 0, r.stderr
-    return [json.loads(x) for x in r.stdout.splitlines()]
-
-
 def test_a_gunshot_s_clip_is_written_on_the_node_and_read_back_as_the_reference_s_samples(tmp_path, street):
     from host_tools.link import Link
     from host_tools.vnode import VirtualNode
@@ -102,7 +94,7 @@ def test_a_gunshot_s_clip_is_written_on_the_node_and_read_back_as_the_reference_
         t = time.monotonic()
         while not (flash / "clip.1").exists() and time.monotonic() - t < 30:
             time.sleep(0.2)
-        rows = _events(node.port, "--clips", str(tmp_path / "clips"))
+        rows = node_events(node.port, "--clips", str(tmp_path / "clips"))[0]
         lk = Link.open(node.port)
         try:
             counters = lk.get_info()["counters"]
@@ -142,7 +134,7 @@ def test_a_damaged_or_missing_clip_is_reported_and_the_events_still_listed(tmp_p
     assert len(good_hdr) == proto.CLIP_HDR_LEN
     (flash / "clip.3").write_bytes(good_hdr + bytes(1000))        # torn: 8,064 bytes of codes expected
     with VirtualNode(audio="silence", flash=str(flash), heap=CLIP_HEAP) as node:
-        rows = _events(node.port, "--clips", str(tmp_path / "clips"))
+        rows = node_events(node.port, "--clips", str(tmp_path / "clips"))[0]
         plain = subprocess.run([SEDNODE, "events", "--port", node.port, "--clips", str(tmp_path / "clips")],
                                capture_output=True, text=True, timeout=60)
     assert [r["seq"] for r in rows] == [2, 3] and all(r["clip"] is None for r in rows)

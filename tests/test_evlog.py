@@ -3,10 +3,8 @@
 `sednode events`): the module runs on the MicroPython unix port, the command against
 virtual nodes that share one flash folder across a restart; the host decodes the
 records the firmware wrote (host_tools/events.py)."""
-import json
 import os
 import subprocess
-import sys
 import time
 
 import pytest
@@ -16,7 +14,8 @@ from node import proto
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIRMWARE = os.path.join(os.path.dirname(HERE), "firmware")
-SEDNODE = os.path.join(os.path.dirname(sys.executable), "sednode")
+from sednode_cli import SEDNODE, node_events
+
 
 # Runs on the unix port in a fresh flash folder: 4 records per file, so the log keeps 4..8.
 _SCRIPT = r"""
@@ -141,14 +140,6 @@ def _scene_wav(tmp_path):
     return path
 
 
-def _events(port, *extra):
-    r = subprocess.run([SEDNODE, "events", "--port", port, "--json"] + list(extra), capture_output=True,
-                       text=True, timeout=60)
-    assert r.returncode == 0, r.stderr
-    summary = json.loads(r.stderr.strip().splitlines()[-1].split(": ", 1)[1])
-    return [json.loads(x) for x in r.stdout.splitlines()], summary
-
-
 def test_an_event_heard_with_no_host_is_read_after_a_restart_and_cleared(tmp_path):
     from host_tools.link import Link
     from host_tools.vnode import VirtualNode
@@ -159,13 +150,13 @@ def test_an_event_heard_with_no_host_is_read_after_a_restart_and_cleared(tmp_pat
         while not os.path.exists(os.path.join(flash, "evlog.0")) and time.monotonic() - t < 30:
             time.sleep(0.2)
         time.sleep(1.0)
-        got, summary = _events(node.port)
+        got, summary = node_events(node.port)
     assert [e["class"] for e in got] == ["gunshot"] and got[0]["time_utc"].endswith("Z"), got
     assert summary["boot"] == 1 and summary["evicted"] == 0 and summary["bad"] == 0
     assert 2.6 < got[0]["onset_s"] < 3.0 and got[0]["confidence"] >= 90
 
     with VirtualNode(audio="silence", flash=flash) as node:       # the node restarted
-        again, summary = _events(node.port)
+        again, summary = node_events(node.port)
         assert summary["boot"] == 2 and [e["seq"] for e in again] == [got[0]["seq"]]
         # the first boot's start, which the first `events` told the node, dates its event still
         assert again[0]["time_utc"] == got[0]["time_utc"] and again[0]["onset_s"] == got[0]["onset_s"]
@@ -177,9 +168,9 @@ def test_an_event_heard_with_no_host_is_read_after_a_restart_and_cleared(tmp_pat
             assert f.type == proto.ERROR and messages.unpack_error(f.payload)[0] == proto.E_LENGTH
         finally:
             lk.close()
-        cleared, summary = _events(node.port, "--clear")
+        cleared, summary = node_events(node.port, "--clear")
         assert summary["cleared"] == 1 and [e["seq"] for e in cleared] == [got[0]["seq"]]
-        assert _events(node.port)[0] == []
+        assert node_events(node.port)[0] == []
         assert summary["next_seq"] == got[0]["seq"] + 1
 
 

@@ -4,9 +4,7 @@ dead, stuck, miswired or clipping I2S microphone looks like, and a street that p
 to end against virtual nodes whose "microphone" is silent, a full-scale pattern, or a
 street scene."""
 import json
-import os
 import subprocess
-import sys
 import time
 
 import numpy as np
@@ -15,7 +13,8 @@ import pytest
 from dsp_reference import scenes
 from host_tools import audio_io, miccheck, stream
 
-SEDNODE = os.path.join(os.path.dirname(sys.executable), "sednode")
+from sednode_cli import SEDNODE, node_events
+
 
 
 @pytest.mark.parametrize("seed", [1200, 1201, 1205, 1206, 1210])     # rain, night, traffic, babble
@@ -77,13 +76,6 @@ def test_sednode_check_against_virtual_nodes(tmp_path):
     assert r.returncode == 0 and "microphone OK" in r.stdout and "FAIL" not in r.stdout, r.stdout + r.stderr
 
 
-def _events(port, *extra):
-    r = subprocess.run([SEDNODE, "events", "--port", port, "--json"] + list(extra), capture_output=True,
-                       text=True, timeout=60)
-    assert r.returncode == 0, r.stderr
-    return [json.loads(x) for x in r.stdout.splitlines()]
-
-
 def test_the_node_logs_a_dead_microphone_and_its_end(tmp_path):
     # a street with 2.5 s of digital silence in it, then nothing once the file ends
     from host_tools.link import Link
@@ -100,7 +92,7 @@ def test_the_node_logs_a_dead_microphone_and_its_end(tmp_path):
         rows = []
         while len(rows) < 2 and time.monotonic() - t < 30:
             time.sleep(0.5)
-            rows = _events(vn.port)
+            rows = node_events(vn.port)[0]
         lk = Link.open(vn.port)
         try:
             faults = lk.get_info()["counters"]["mic_faults"]
@@ -123,7 +115,7 @@ def test_the_node_logs_a_microphone_pinned_loud(tmp_path):
         rows = []
         while not rows and time.monotonic() - t < 30:
             time.sleep(0.5)
-            rows = [r for r in _events(vn.port) if r["class"] == "mic_fault"]
+            rows = [r for r in node_events(vn.port)[0] if r["class"] == "mic_fault"]
     assert rows[0]["fault"] == "level pinned" and rows[0]["onset_s"] < 0.1, rows
 
 

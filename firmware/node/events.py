@@ -17,7 +17,7 @@ CLASS_NAMES = ("none", "gunshot", "scream", "glass_break")
 # not a sound: the node's microphone failing (app.py), logged and sent like an event; its
 # record's shots field says how (below), update 1 is its end
 MIC_FAULT = const(15)
-FAULTS = ("", "no signal", "level pinned")    # every sample 0; above -15 dBFS all the time
+FAULTS = ("", "no signal", "level pinned")    # every sample 0; above -15 dBFS before the gain, all the time
 
 # Event record: a tuple returned by Detector.update() (the reference model returns
 # the same tuples).  Fields, by index:

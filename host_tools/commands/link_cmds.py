@@ -393,8 +393,8 @@ def register(sub):
     p.add_argument("--clear", action="store_true",
                    help="after reading, drop the records read from the node (never one not read)")
     p.add_argument("--clips", metavar="DIR",
-                   help="also save each event's audio clip (1 s before its onset to 1 s after, at half "
-                        "the node's rate) into DIR as SEQ-CLASS.wav")
+                   help="also save each event's audio clip (clip_ms/2 before its onset to clip_ms/2 after, at "
+                        "half the node's rate; the node must have clips on) into DIR as SEQ-CLASS.wav")
     _common(p)
     p.set_defaults(func=cmd_events)
 
