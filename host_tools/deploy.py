@@ -8,7 +8,6 @@ bytecode caches in `firmware/` never reach the board.  mpremote is run with `res
 reset before the copy): it interrupts the app, which is what the virtual node needs too."""
 import hashlib
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -87,20 +86,20 @@ def deploy(port, firmware=FIRMWARE, log=None):
     """
     from host_tools.link import Link
     files = firmware_files(firmware)
+    want = {}                                  # what each file's hash must be on the node
+    size = 0
     with tempfile.TemporaryDirectory(prefix="sednode-deploy-") as stage:
         for f in files:
+            with open(os.path.join(firmware, f), "rb") as fh:
+                data = fh.read()
             os.makedirs(os.path.dirname(os.path.join(stage, f)), exist_ok=True)
-            shutil.copyfile(os.path.join(firmware, f), os.path.join(stage, f))
+            with open(os.path.join(stage, f), "wb") as fh:
+                fh.write(data)
+            size += len(data)
+            want[f] = hashlib.sha256(data).hexdigest()
         if log:
             log("copying %d files to %s" % (len(files), port))
         _mpremote(port, ["cp", "-r", "boot.py", "main.py", "node", ":./"], COPY_TIMEOUT_S, cwd=stage)
-    want = {}
-    size = 0
-    for f in files:
-        with open(os.path.join(firmware, f), "rb") as fh:
-            data = fh.read()
-        size += len(data)
-        want[f] = hashlib.sha256(data).hexdigest()
     got = node_hashes(port, files)
     bad = [f for f in files if got[f] != want[f]]
     if bad:
