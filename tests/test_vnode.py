@@ -155,6 +155,16 @@ def test_the_whole_app_starts_with_heap_to_spare(tmp_path):
     assert "up True True None" in r.stdout, (r.stdout, r.stderr)
 
 
+def test_a_node_short_of_heap_says_both_what_it_ignored_and_what_it_could_not_load(tmp_path):
+    # at 125K the detector (which needs about 150K) cannot load while the rest of the app starts;
+    # the boot message must keep the corrupt config's line too (the detector's used to replace it)
+    (tmp_path / "config.json").write_text('{"rate": 16000, "fra')
+    r = _firmware_at(tmp_path, "125K", "import boot\nfrom node import app\na = app.App()\n"
+                     "print('up', a.det is not None, a.evlog is not None, repr(a.boot_msg))\n")
+    assert "up False True" in r.stdout, (r.stdout, r.stderr)
+    assert "config.json ignored" in r.stdout and "detector not loaded: MemoryError" in r.stdout, r.stdout
+
+
 def test_a_flash_folder_that_cannot_be_made_is_one_line_and_exit_2(tmp_path):
     blocker = tmp_path / "flash"
     blocker.write_text("a file, not a folder")

@@ -73,7 +73,7 @@ class App:
         self.c = self.link.counters
         self.cfg, self.boot_msg = load_config()
         if _DET_ERR:
-            self.boot_msg = _DET_ERR
+            self.note(_DET_ERR)
         self.session = False
         self.uptime = 0
         self.t_last = time.ticks_ms()
@@ -106,9 +106,17 @@ class App:
         try:
             self.evlog = evlog.EventLog()
         except (OSError, MemoryError) as e:   # the node still detects and reports live; LOG says why
-            why = "event log not available: %s %s" % (type(e).__name__, e)
-            self.boot_msg = self.boot_msg + "; " + why if self.boot_msg else why
+            self.note("event log not available: %s %s" % (type(e).__name__, e))
         gc.collect()
+
+    def note(self, why):
+        # what the node could not do, said in a LOG at the next HELLO (or CONFIG_SET's rebuild)
+        self.boot_msg = self.boot_msg + "; " + why if self.boot_msg else why
+
+    def say_notes(self):
+        if self.boot_msg:
+            self.link.log(self.boot_msg)
+            self.boot_msg = None
 
     def setup(self):
         # (re)build everything that depends on the config; stops stream / injection
@@ -139,8 +147,7 @@ class App:
                 from node import clip
                 self.clips = clip.Clips(cfg)
             except MemoryError as e:     # events are still detected and logged; LOG says why
-                why = "no event clips: MemoryError %s" % e
-                self.boot_msg = self.boot_msg + "; " + why if self.boot_msg else why
+                self.note("no event clips: MemoryError %s" % e)
             gc.collect()
 
     # ---- frames from the host
@@ -181,9 +188,7 @@ class App:
     def h_hello(self, seq, buf, n):
         if self.need(seq, proto.HELLO, n, 6):
             self.info(seq, proto.HELLO)
-            if self.boot_msg:
-                self.link.log(self.boot_msg)
-                self.boot_msg = None
+            self.say_notes()
 
     def h_info(self, seq, buf, n):
         if self.need(seq, proto.INFO, n, 0):
@@ -218,9 +223,7 @@ class App:
         self.cfg = cfg
         if rebuild:
             self.setup()
-            if self.boot_msg:              # what the rebuild could not do (clips: no heap)
-                self.link.log(self.boot_msg)
-                self.boot_msg = None
+            self.say_notes()               # what the rebuild could not do (clips: no heap)
         self.send_json(proto.CONFIG_SET, seq, cfg)
 
     def h_stream_start(self, seq, buf, n):
