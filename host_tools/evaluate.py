@@ -90,7 +90,7 @@ def benchmark(cfg, opts, procs=2):
     with Pool(procs) as pool:
         res = pool.map(_ref_events, jobs)
     per_scene, pairs, lat = [], [], {c: [] for c in CLASSES}
-    all_ref, all_est, shots = [], [], []
+    all_ref, all_est, shots, hi = [], [], [], []
     offset = 0.0
     for seed, snr, recs, labels, confs, bg in res:
         est = detect.to_dicts(recs, cfg)
@@ -103,6 +103,7 @@ def benchmark(cfg, opts, procs=2):
             if ref[i]["class"] == "gunshot":
                 shots.append((ref[i]["n_shots"], est[j].get("shots")))
         pairs.append((ref, est))
+        hi += [ev] if snr >= 10 else []
         per_scene.append({"seed": seed, "snr_db": snr, "background": bg, "n_ref": len(ref), "n_est": len(est),
                           "tp": ev["overall"]["tp"], "fp": ev["overall"]["fp"], "fn": ev["overall"]["fn"]})
         all_ref += [dict(r, onset_s=r["onset_s"] + offset) for r in ref]
@@ -115,6 +116,7 @@ def benchmark(cfg, opts, procs=2):
     return {"n_scenes": len(jobs), "seconds_per_scene": opts["seconds"], "overall": agg,
             "by_snr": {str(int(k)): v for k, v in sorted(snr.items(), key=lambda kv: (kv[0] is None, kv[0] or 0))
                        if k is not None},
+            "pooled_snr_ge_10": metrics.aggregate(hi, CLASSES) if hi else None,
             "confusion": conf, "latency": {c: _lat_summary(v) for c, v in lat.items()},
             "shot_count": {"n": int(len(sh)), "exact": float(np.mean(sh[:, 0] == sh[:, 1])) if len(sh) else None,
                            "bursts_exact": float(np.mean((sh[:, 0] == sh[:, 1])[sh[:, 0] > 1]))
@@ -254,7 +256,8 @@ def targets(res):
             ok["%s_er_snr_ge_10" % c] = out["%s_er_snr_ge_10" % c] <= TARGETS["er_max_snr_ge_10"]
         if out["%s_f1_snr_5" % c] is not None:
             ok["%s_f1_snr_5" % c] = out["%s_f1_snr_5" % c] >= TARGETS["f1_min_snr_5"]
-    ok["fa_per_hour"] = res["false_alarms"]["per_hour"] <= TARGETS["fa_per_hour_max"]
+    out["fa_per_hour"] = res["false_alarms"]["per_hour"]
+    ok["fa_per_hour"] = out["fa_per_hour"] <= TARGETS["fa_per_hour_max"]
     for c in CLASSES:       # every detection within 0.3 s of the onset (gunshot) / end (others)
         lat = b["latency"].get(c)
         if lat:
@@ -266,11 +269,14 @@ def targets(res):
         tag = "_cv" if res["real"]["cross_validated"] else ""
         for c, r in real["recall"].items():
             if r is not None:
+                out["real_recall%s_%s" % (tag, c)] = r
                 ok["real_recall%s_%s" % (tag, c)] = r >= TARGETS["real_recall_min"]
         if real["negative_fp_rate"] is not None:
+            out["real_negative_fp%s" % tag] = real["negative_fp_rate"]
             ok["real_negative_fp%s" % tag] = real["negative_fp_rate"] <= TARGETS["real_negative_fp_max"]
     if res.get("cost"):
-        ok["cpu"] = res["cost"]["est_esp32_cpu_percent"] <= TARGETS["cpu_percent_max"]
+        out["cpu_percent"] = res["cost"]["est_esp32_cpu_percent"]
+        ok["cpu"] = out["cpu_percent"] <= TARGETS["cpu_percent_max"]
     return {"values": out, "met": ok}
 
 
@@ -289,6 +295,15 @@ def report_md(res):
             L.append("| %s | %s | %d | %s | %s | %s | %s |" % (s, c, k["n_ref"], _fmt(k["precision"]),
                                                                _fmt(k["recall"]), _fmt(k["f1"]),
                                                                _fmt(k["error_rate"])))
+    hi = b.get("pooled_snr_ge_10")
+    if hi:
+        L += ["", "The SNRs of 10 dB and above pooled (the targets are judged by the stricter reading, every "
+              "SNR of 10 dB and above on its own: the rows above):", "", "| class | n | P | R | F1 | ER |",
+              "|---|---|---|---|---|---|"]
+        for c in CLASSES:
+            k = hi["classes"][c]
+            L.append("| %s | %d | %s | %s | %s | %s |" % (c, k["n_ref"], _fmt(k["precision"]), _fmt(k["recall"]),
+                                                          _fmt(k["f1"]), _fmt(k["error_rate"])))
     L += ["", "All SNRs pooled:", "", "| class | n | P | R | F1 | ER |", "|---|---|---|---|---|---|"]
     for c in CLASSES + ("overall",):
         k = b["overall"]["classes"][c] if c != "overall" else b["overall"]["overall"]
@@ -360,9 +375,10 @@ def report_md(res):
                      c["det_us_per_frame_unix"], c["calib_ms_unix"], c["est_esp32_us_per_frame"],
                      c["est_esp32_cpu_percent"], c["alloc_bytes"]))
     t = res["targets"]
-    L += ["", "## Targets", "", "| target | met |", "|---|---|"]
+    L += ["", "## Targets", "", "| target | measured | met |", "|---|---|---|"]
     for k, v in t["met"].items():
-        L.append("| %s | %s |" % (k, "yes" if v else "**no**"))
+        got = t["values"].get(k, t["values"].get(k + "_max_s", t["values"].get(k + "_percent")))
+        L.append("| %s | %s | %s |" % (k, "" if got is None else "%.3f" % got, "yes" if v else "**no**"))
     L += ["", "![scene](scene.png)", ""]
     return "\n".join(L)
 

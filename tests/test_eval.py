@@ -35,6 +35,11 @@ def test_numbers_are_consistent(result):
     assert b["overall"]["overall"]["tp"] == tp
     conf = b["confusion"]
     assert sum(conf[c][c] for c in evaluate.CLASSES) == tp
+    hi = b["pooled_snr_ge_10"]                            # the 10 dB and above rows, counts summed
+    for c in evaluate.CLASSES:
+        rows = [g["classes"][c] for s, g in b["by_snr"].items() if int(s) >= 10]
+        assert [hi["classes"][c][k] for k in ("n_ref", "tp", "fp")] == \
+            [sum(r[k] for r in rows) for k in ("n_ref", "tp", "fp")]
     fa = res["false_alarms"]
     assert fa["hours"] == pytest.approx(2 / 60.0)        # whole 60 s chunks
     assert fa["per_hour"] == pytest.approx(fa["false_alarms"] / fa["hours"])
