@@ -44,7 +44,7 @@ SNRS = (0, 5, 10, 15, 20, 30)
 EVAL_SEED0 = 1000
 BG_SEED = 4242
 ESP32_CAL_MS = 271.0
-FULL = {"scenes_per_snr": 40, "seconds": 30.0, "fw_scenes": 6, "hours": 4.0, "real": True}
+FULL = {"scenes_per_snr": 40, "seconds": 30.0, "fw_scenes": 6, "hours": 24.0, "real": True}
 QUICK = {"scenes_per_snr": 2, "seconds": 20.0, "fw_scenes": 1, "hours": 0.05, "real": False}
 TARGETS = {"f1_min_snr_ge_10": 0.95, "er_max_snr_ge_10": 0.10, "f1_min_snr_5": 0.80, "fa_per_hour_max": 1.0,
            "real_recall_min": 0.9, "real_negative_fp_max": 0.05, "latency_max_s": 0.3, "cpu_percent_max": 5.0}
