@@ -57,8 +57,7 @@ def register(sub):
     p = sub.add_parser("eval", help="evaluate the detector: eval/latest.json, report.md, scene.png")
     p.add_argument("--quick", action="store_true", help="small run (tests, smoke checks)")
     p.add_argument("--hours", type=number(float, 0, lo_open=True),
-                   help="hours of background for false alarms (default 24: 4 h, the figure up to the "
-                   "twenty-second stop, gave 1.00 per hour where 24 h give 1.21; quick 0.05)")
+                   help="hours of background for false alarms (default 24, quick 0.05)")
     p.add_argument("--out", default="eval", help="output folder (default eval/)")
     p.add_argument("--no-cost", action="store_true", help="skip the ESP32 cost measurement")
     p.add_argument("--json", action="store_true", help="print a JSON summary instead of the report")
