@@ -32,11 +32,11 @@ print("boot", lg.boot, "seqs", [rec(lg, k) for k in range(10)])
 print("kept", seqs(lg), "first", lg.first(), "evicted", lg.evicted)
 print("since7", seqs(lg, 7), "max2", lg.read(0, bytearray(64), 0, 2))
 lg = evlog.EventLog(per=4)                       # a reboot
-print("boot", lg.boot, "next", lg.seq, "kept", seqs(lg), "evicted", lg.evicted, "bad", lg.bad)
+print("boot", lg.boot, "next", lg.seq, "kept", seqs(lg), "evicted", lg.evicted, "bad", lg.bad, "first", lg.first())
 with open("evlog." + str(lg.cur), "ab") as f:         # a power cut in the middle of a record
     f.write(b"\x01" * 13)
 lg = evlog.EventLog(per=4)
-print("torn bad", lg.bad, "kept", seqs(lg))
+print("torn bad", lg.bad, "kept", seqs(lg), "first", lg.first())
 s = rec(lg, 11)
 print("after torn", s, "kept", seqs(lg), "since", seqs(lg, s))
 print("cleared", lg.clear(), "kept", seqs(lg), "first", lg.first())
@@ -78,9 +78,9 @@ def test_the_log_keeps_evicts_and_survives_reboots_and_torn_writes_on_the_unix_p
     # 10 records in files of 4: the first file was emptied when the third began (oldest first)
     assert out[1] == "kept [5, 6, 7, 8, 9, 10] first 5 evicted 4"
     assert out[2] == "since7 [7, 8, 9, 10] max2 2"
-    assert out[3] == "boot 2 next 11 kept [5, 6, 7, 8, 9, 10] evicted 4 bad 0"
+    assert out[3] == "boot 2 next 11 kept [5, 6, 7, 8, 9, 10] evicted 4 bad 0 first 5"   # found again at boot
     # the torn slot is skipped and counted; the next record starts on a whole slot and is read back
-    assert out[4] == "torn bad 1 kept [5, 6, 7, 8, 9, 10]"
+    assert out[4] == "torn bad 1 kept [5, 6, 7, 8, 9, 10] first 5"
     assert out[5] == "after torn 11 kept [5, 6, 7, 8, 9, 10, 11] since [11]"
     # a clear drops what was kept; the numbering goes on from the state file, written by
     # rename; only when that is lost too with an empty log do numbers start at 1 again
