@@ -16,7 +16,6 @@ import numpy as np
 
 from host_tools import fwrun
 
-ESP32_CAL_MS = 271.0
 GEOMETRIES = [(16000, 512, 256), (32000, 1024, 512)]
 TARGET_CPU_PERCENT = 10.0
 TARGET_HEAP_BYTES = 32 * 1024
@@ -41,11 +40,11 @@ def run_geometry(rate, frame, hop):
     # pointers, 16-byte boxed floats): it gets a 1 MB heap, and that is said in the JSON
     r.update(json.loads(fwrun.run_script("bench_dsp.py", args + ["float"], heap="1M").strip().splitlines()[-1]))
     r["float_fft_heap"] = "1M"
-    scale = ESP32_CAL_MS / r["calib_loop_ms_unix"]
+    scale = fwrun.ESP32_CAL_MS / r["calib_loop_ms_unix"]
     hop_ms = 1000.0 * hop / rate
     r["esp32_scale"] = scale
     r["est_esp32_ms_per_hop"] = r["frame_us_unix"] * scale / 1000.0
-    r["est_esp32_cpu_percent"] = 100.0 * r["est_esp32_ms_per_hop"] / hop_ms
+    r["est_esp32_cpu_percent"] = fwrun.esp32_percent(r["frame_us_unix"], r["calib_loop_ms_unix"], hop, rate)
     r["est_esp32_fft_ms"] = r["fft_us_unix"] * scale / 1000.0
     r["numpy_fft_us"] = numpy_fft_us(frame)
     r["hop_ms"] = hop_ms
@@ -63,8 +62,7 @@ def clip_cost(rate, hop, clip_ms=2000):
     """The clip coder's cost per hop (config clip_ms > 0), scaled like the DSP."""
     r = json.loads(fwrun.run_script("bench_clip.py", [str(rate), str(hop), str(clip_ms)]).strip().splitlines()[-1])
     r["clip_ms"] = clip_ms
-    r["est_esp32_cpu_percent"] = 100.0 * r["push_us_unix"] * ESP32_CAL_MS / r["calib_loop_ms_unix"] / 1000.0 \
-        / (1000.0 * hop / rate)
+    r["est_esp32_cpu_percent"] = fwrun.esp32_percent(r["push_us_unix"], r["calib_loop_ms_unix"], hop, rate)
     return r
 
 
@@ -102,7 +100,7 @@ def main(out_dir="bench"):
                           "heap_met": main_r["heap_peak_bytes"] <= TARGET_HEAP_BYTES}
     summary["geometries"] = results
     summary["method"] = ("unix-port times scaled by %.0f ms / (same-run viper 5M-iteration loop); "
-                         "best of repeated runs" % ESP32_CAL_MS)
+                         "best of repeated runs" % fwrun.ESP32_CAL_MS)
     print(table(results))
     print("detector (16 kHz): %.1f µs per frame on the unix port, est. ESP32 %.2f%% of a core (target <= 5%%); "
           "DSP + detector %.1f%%" % (det["det_us_per_frame_unix"], det["est_esp32_cpu_percent"],

@@ -31,7 +31,7 @@ import numpy as np
 from dsp_reference import detect_model, metrics
 from dsp_reference import real_clips as rc
 from dsp_reference.scenes import make_background_hours, make_scene
-from host_tools import audio_io, detect
+from host_tools import audio_io, detect, fwrun
 from host_tools.errors import writable_dir
 from node import detect_table as T
 from node import events
@@ -43,7 +43,6 @@ CLASSES = ("gunshot", "scream", "glass_break")
 SNRS = (0, 5, 10, 15, 20, 30)
 EVAL_SEED0 = 1000
 BG_SEED = 4242
-ESP32_CAL_MS = 271.0
 FULL = {"scenes_per_snr": 40, "seconds": 30.0, "fw_scenes": 6, "hours": 24.0, "real": True}
 QUICK = {"scenes_per_snr": 2, "seconds": 20.0, "fw_scenes": 1, "hours": 0.05, "real": False}
 TARGETS = {"f1_min_snr_ge_10": 0.95, "er_max_snr_ge_10": 0.10, "f1_min_snr_5": 0.80, "fa_per_hour_max": 1.0,
@@ -227,10 +226,10 @@ def esp32_cost(cfg, seconds=20.0, seed=EVAL_SEED0 + 7):
     x = audio_io.to_int16(make_scene(seed, seconds=seconds, snr_db=10.0).audio)
     _, info = detect.firmware_events(x, cfg, bench=True)
     per = info["det_us"] / max(1, info["frames"])
-    scale = ESP32_CAL_MS / (info["calib_us"] / 1000.0)
-    hop_us = 1e6 * cfg["hop"] / cfg["rate"]
-    return {"frames": info["frames"], "det_us_per_frame_unix": per, "calib_ms_unix": info["calib_us"] / 1000.0,
-            "est_esp32_us_per_frame": per * scale, "est_esp32_cpu_percent": 100.0 * per * scale / hop_us,
+    cal_ms = info["calib_us"] / 1000.0
+    return {"frames": info["frames"], "det_us_per_frame_unix": per, "calib_ms_unix": cal_ms,
+            "est_esp32_us_per_frame": per * fwrun.ESP32_CAL_MS / cal_ms,
+            "est_esp32_cpu_percent": fwrun.esp32_percent(per, cal_ms, cfg["hop"], cfg["rate"]),
             "alloc_bytes": info["alloc"]}
 
 

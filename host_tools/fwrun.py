@@ -25,6 +25,9 @@ HEAP = "128K"        # the low end of an ESP32 (no PSRAM) MicroPython heap, 110-
 #                      in 100K (DSP imported first; with the detector first the eleventh version
 #                      needed 112K; tests/test_detect_parity.py checks 112K), run_classify.py (no
 #                      DSP) in 84K
+# the same viper while loop of 5,000,000 iterations (mp/mpcal.py) takes this long on an ESP32-S3 at
+# 240 MHz (published): a run on the unix port times the loop too and scales by it
+ESP32_CAL_MS = 271.0
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIRMWARE = os.path.join(ROOT, "firmware")
 MP_SCRIPTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mp")
@@ -73,3 +76,9 @@ def features(samples, cfg, firmware=FIRMWARE):
         feat = np.fromfile(dst, dtype="<i4").astype(np.int64).reshape(-1, consts.NFEAT)
     info = dict(kv.split("=") for kv in out.strip().splitlines()[-1].split())
     return feat, {k: int(v) for k, v in info.items()}
+
+
+def esp32_percent(us_unix, calib_ms_unix, hop, rate):
+    """Share (%) of one ESP32-S3 core that us_unix microseconds of work per hop on the unix port
+    (whose calibration loop took calib_ms_unix) would take at the hop rate."""
+    return 100.0 * us_unix * (ESP32_CAL_MS / calib_ms_unix) / (1e6 * hop / rate)
