@@ -109,8 +109,11 @@ class Clips:
         # end) finds the ring past onset - pre: its clip is then the latest whole clip's
         # worth before the decision.  Returns (first slot, blocks)
         newest = last = (self.wp - 1) % self.nb
-        while _after(self.bidx[last], onset) >= self.post and self._back(last) >= 0:
-            last = self._back(last)
+        while _after(self.bidx[last], onset) >= self.post:
+            p = self._back(last)
+            if p < 0:
+                break
+            last = p
         first, k = last, 1
         while _after(onset, self.bidx[first]) < self.pre:
             p = self._back(first)

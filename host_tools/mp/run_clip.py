@@ -22,7 +22,6 @@ def main(argv):
     nblk = int(argv[5])
     rec = 4 + cl.bb
     out = bytearray(nblk * rec)         # all blocks, written at the end: nothing allocated in the loop
-    st = array("i", bytes(4))
     index = 0
     used = 0
     n = 0
@@ -33,9 +32,9 @@ def main(argv):
         cl.push(buf, index)
         used += gc.mem_alloc() - a0
         s = cl.wp - 1 if cl.wp else cl.nb - 1
-        st[0] = cl.bst[s]
+        v = cl.bst[s]                   # byte by byte: the collector is off (hops()), nothing may allocate
         for i in range(4):
-            out[n * rec + i] = st[0] >> (8 * i) & 0xFF
+            out[n * rec + i] = v >> (8 * i) & 0xFF
         piece, o = cl.ring[s // cl.per], (s % cl.per) * cl.bb
         for i in range(cl.bb):
             out[n * rec + 4 + i] = piece[o + i]
