@@ -62,12 +62,8 @@ print("times", [(lg.times[8 * i], bytes(lg.times[8 * i + 2:8 * i + 8])) for i in
 def _on_unix_port(tmp_path, text):
     """Run text as a script on the unix port (ESP32-sized heap) with the firmware importable and
     tmp_path as the flash (working folder); returns its stdout lines."""
-    from host_tools.vnode import micropython_binary
-    script = tmp_path / "t.py"
-    script.write_text(text)
-    env = dict(os.environ, MICROPYPATH="%s:.frozen" % FIRMWARE)
-    r = subprocess.run([micropython_binary(), "-X", "heapsize=100K", str(script)], cwd=str(tmp_path), env=env,
-                       capture_output=True, text=True, timeout=60)
+    from host_tools.vnode import run_firmware
+    r = run_firmware(text, tmp_path, "100K", timeout=60)
     assert r.returncode == 0, r.stderr
     return r.stdout.splitlines()
 

@@ -11,7 +11,7 @@ import pytest
 
 from host_tools import audio_io, stream as hstream
 from host_tools.link import Link
-from host_tools.vnode import VirtualNode
+from host_tools.vnode import VirtualNode, run_firmware
 
 pytestmark = pytest.mark.vnode
 SEDNODE = os.path.join(os.path.dirname(sys.executable), "sednode")
@@ -131,27 +131,20 @@ def test_realtime_pacing():
         lk.close()
 
 
-def _firmware_at(tmp_path, heap, code):
-    """Run code on the unix port with heap, the firmware as the virtual node has it (tmp_path
-    as the flash, first on the path); returns the process."""
-    from host_tools.vnode import run_firmware
-    return run_firmware(code, tmp_path, heap)
-
-
 def test_the_app_loads_its_detector_with_heap_to_spare(tmp_path):
     # the virtual node runs at 160K; the app must load its detector (compiled from source, the
     # largest module) at 150K too, whatever the checkout's path: without a collection before that
     # import, a clone at another path failed at 160K (a 3.5 KB block not found)
-    r = _firmware_at(tmp_path, "150K", "import boot\nfrom node import app\nimport gc\ngc.collect()\n"
-                     "print('detector', app.Detector is not None, app._DET_ERR, gc.mem_free())\n")
+    r = run_firmware("import boot\nfrom node import app\nimport gc\ngc.collect()\n"
+                     "print('detector', app.Detector is not None, app._DET_ERR, gc.mem_free())\n", tmp_path, "150K")
     assert "detector True None" in r.stdout, (r.stdout, r.stderr)
 
 
 def test_the_whole_app_starts_with_heap_to_spare(tmp_path):
     # detector and event log both up, no boot complaint, 4K below the virtual node's 160K: the
     # event log's first form, compiled last, failed to load in a pytest folder (a longer path)
-    r = _firmware_at(tmp_path, "156K", "import boot\nfrom node import app\na = app.App()\n"
-                     "print('up', a.det is not None, a.evlog is not None, a.boot_msg)\n")
+    r = run_firmware("import boot\nfrom node import app\na = app.App()\n"
+                     "print('up', a.det is not None, a.evlog is not None, a.boot_msg)\n", tmp_path, "156K")
     assert "up True True None" in r.stdout, (r.stdout, r.stderr)
 
 
@@ -159,8 +152,8 @@ def test_a_node_short_of_heap_says_both_what_it_ignored_and_what_it_could_not_lo
     # at 125K the detector (which needs about 150K) cannot load while the rest of the app starts;
     # the boot message must keep the corrupt config's line too (the detector's used to replace it)
     (tmp_path / "config.json").write_text('{"rate": 16000, "fra')
-    r = _firmware_at(tmp_path, "125K", "import boot\nfrom node import app\na = app.App()\n"
-                     "print('up', a.det is not None, a.evlog is not None, repr(a.boot_msg))\n")
+    r = run_firmware("import boot\nfrom node import app\na = app.App()\n"
+                     "print('up', a.det is not None, a.evlog is not None, repr(a.boot_msg))\n", tmp_path, "125K")
     assert "up False True" in r.stdout, (r.stdout, r.stderr)
     assert "config.json ignored" in r.stdout and "detector not loaded: MemoryError" in r.stdout, r.stdout
 
