@@ -158,6 +158,42 @@ def test_a_node_short_of_heap_says_both_what_it_ignored_and_what_it_could_not_lo
     assert "config.json ignored" in r.stdout and "detector not loaded: MemoryError" in r.stdout, r.stdout
 
 
+def test_a_node_short_of_heap_always_comes_up_and_says_what_it_left_out(tmp_path):
+    # from the virtual node's 160K down to 110K: the app starts every time, with its event log;
+    # the detector (and below ~115K the DSP) either runs with nothing to say or is left out with
+    # the reason.  Between 144K and 154K the detector's module loaded but its instance, the DSP
+    # or the inject ring then found no room, and App() died with an uncaught MemoryError
+    code = ("import boot\nfrom node import app\na = app.App()\n"
+            "print('up', a.det is not None, a.dsp is not None, a.evlog is not None, repr(a.boot_msg))\n")
+    seen = set()
+    for h in range(160, 108, -2):
+        r = run_firmware(code, tmp_path, "%dK" % h)
+        assert r.returncode == 0 and "up " in r.stdout, (h, r.stdout, r.stderr)
+        det, dsp, log, msg = r.stdout.split("up ", 1)[1].split(" ", 3)
+        assert log == "True", (h, r.stdout)
+        assert (det == "True") == ("detector not loaded: MemoryError" not in msg), (h, msg)
+        assert (dsp == "True") == ("DSP not started: MemoryError" not in msg), (h, msg)
+        assert det == "False" or dsp == "True", (h, msg)        # no detector without its input
+        assert (msg.strip() == "None") == (det == dsp == "True"), (h, msg)
+        seen.add((det, dsp))
+    assert seen == {("True", "True"), ("False", "True"), ("False", "False")}, seen
+
+
+def test_a_node_that_left_its_detector_out_still_streams_and_says_why(tmp_path):
+    p, port = _sim("--flash", str(tmp_path), "--heap", "140K")
+    try:
+        r = subprocess.run([SEDNODE, "info", "--port", port], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0 and "running    DSP yes  detector no" in r.stdout, (r.stdout, r.stderr)
+        assert "node: detector not loaded: MemoryError" in r.stderr, r.stderr
+        with Link.open(port) as lk:
+            assert lk.info["dsp"] and not lk.info["detector"]
+            res = hstream.stream(lk, 0.5)
+            assert res["samples"] == 8000 and res["dropped"] == 0
+    finally:
+        p.send_signal(signal.SIGINT)
+        p.wait(10)
+
+
 def test_a_flash_folder_that_cannot_be_made_is_one_line_and_exit_2(tmp_path):
     blocker = tmp_path / "flash"
     blocker.write_text("a file, not a folder")

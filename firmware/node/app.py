@@ -99,7 +99,11 @@ class App:
         self.ebuf = bytearray(2 + proto.EVENT_LEN + 4)         # EVENT frame
         self.ebuf[0] = proto.EVENT
         gc.collect()
-        self.ring = audio.InjectRing(_RING)
+        try:
+            self.ring = audio.InjectRing(_RING)
+        except MemoryError as e:      # the detector's table took the room the node needs first
+            self.drop_detector(e)
+            self.ring = audio.InjectRing(_RING)
         self.setup()
         # the event log after the DSP and detector: their large buffers take whole blocks first
         self.evlog = None
@@ -107,6 +111,21 @@ class App:
             self.evlog = evlog.EventLog()
         except (OSError, MemoryError) as e:   # the node still detects and reports live; LOG says why
             self.note("event log not available: %s %s" % (type(e).__name__, e))
+        gc.collect()
+
+    def drop_detector(self, e):
+        # short of heap: the node streams, injects and answers without a detector, and says so.
+        # Its modules (the table alone is ~30 KB) go, and their globals with them (a stale word
+        # on the C stack could keep a module alive, main.drop_app); no later set-up retries it
+        global Detector
+        self.det = None
+        if Detector is not None:
+            Detector = None
+            for k in ("node.detect", "node.detect_table", "node.detect_kern"):
+                m = sys.modules.pop(k, None)
+                if m is not None:
+                    m.__dict__.clear()
+            self.note("detector not loaded: MemoryError %s" % e)
         gc.collect()
 
     def note(self, why):
@@ -129,10 +148,20 @@ class App:
         self.dsp = self.det = self.clips = None
         gc.collect()
         if DSP is not None:
-            self.dsp = DSP(cfg)
+            try:
+                self.dsp = DSP(cfg)
+            except MemoryError as e:
+                self.drop_detector(e)     # the DSP comes first: without it the detector has no input
+                try:
+                    self.dsp = DSP(cfg)
+                except MemoryError as e:  # the link and the raw audio stream still work
+                    self.note("DSP not started: MemoryError %s" % e)
             gc.collect()        # the DSP's set-up garbage, before the detector's ~115 attributes
-        if Detector is not None:    # grow its instance table to 2 KB in steps that need whole blocks
-            self.det = Detector(cfg)
+        if Detector is not None and self.dsp is not None:   # grow its instance table to 2 KB in steps
+            try:                                            # that need whole blocks
+                self.det = Detector(cfg)
+            except MemoryError as e:
+                self.drop_detector(e)
         self.src = board.mic(cfg)
         self.det_base = 0        # sample index the detector's onsets count from
         self.fault_n = (cfg["mic_fault_s"] * cfg["rate"] + cfg["hop"] - 1) // cfg["hop"]   # frames (0: off)

@@ -78,6 +78,7 @@ def cmd_info(args):
             "firmware   %s  protocol %d" % (info["firmware"], info["proto_version"]),
             "config     hash %s  rate %d Hz" % (info["config_hash"], info["rate"]),
             "uptime     %.1f s  free heap %d bytes" % (info["uptime_ms"] / 1000, info["free_heap"]),
+            "running    DSP %s  detector %s" % tuple("yes" if info[k] else "no" for k in ("dsp", "detector")),
             "counters   " + "  ".join("%s=%d" % kv for kv in c.items())]
     _emit(args, info, "\n".join(text))
     return 0
