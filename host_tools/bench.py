@@ -3,13 +3,16 @@
 
 ESP32 estimate: a viper `while` loop of 5,000,000 iterations takes 271 ms on an
 ESP32-S3 at 240 MHz (published); the same loop is timed in the same run on the unix
-port and every unix time is scaled by 271 / that time.  Also times a plain
+port and every unix time is scaled by 271 / that time.  A second estimate scales machine
+instruction counts (valgrind's callgrind, when installed) by the loop's count instead of
+times (instruction_estimate: why it differs).  Also times a plain
 MicroPython float FFT (what a user would write first) and numpy's FFT under CPython.
 Prints a table and writes bench/latest.json.
 """
 import json
 import os
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -66,6 +69,48 @@ def clip_cost(rate, hop, clip_ms=2000):
     return r
 
 
+def instruction_estimate(rate, frame, hop, frames=50, decisions=20):
+    """The ESP32 estimate from instruction counts (valgrind's callgrind) instead of times.
+
+    A count does not vary with the machine's load, and it does not carry the host CPU's speed
+    on the calibration loop: a tight 3-instruction loop runs at about one iteration per clock
+    on a modern x86 core, much faster for its instructions than the DSP's code, so on such a
+    host the timed scaling overstates the device's time.  Each figure is the difference of two
+    runs of host_tools/mp/icount.py, with and without the work.  Returns a dict (None without
+    valgrind): instructions of the calibration loop, of a DSP frame, of the detector per frame
+    (the time-estimate scene, decisions included) and of one classifier decision; ms on an
+    ESP32-S3 (instructions x 271 ms / the loop's instructions) and per cent of one core; the
+    worst frame (DSP + detector + one more decision) in ms against the hop.
+    """
+    from dsp_reference.scenes import make_scene
+    from host_tools import audio_io, evaluate
+    geo = [str(rate), str(frame), str(hop)]
+    if fwrun.instructions("icount.py", ["cal", "0"]) is None:
+        return None
+
+    def count(*args):
+        return fwrun.instructions("icount.py", [str(a) for a in args])[0]
+    cal = count("cal", 1) - count("cal", 0)
+    dsp = (count("dsp", *geo, frames) - count("dsp", *geo, 0)) / frames
+    clf = (count("clf", decisions) - count("clf", 0)) / decisions
+    x = audio_io.to_int16(make_scene(evaluate.COST_SEED, seconds=evaluate.COST_SECONDS, snr_db=10.0).audio)
+    with tempfile.TemporaryDirectory(prefix="sednode-ic-") as d:
+        src = os.path.join(d, "in.raw")
+        np.asarray(x, dtype="<i2").tofile(src)
+        on, text = fwrun.instructions("icount.py", ["det", src] + geo + ["1"])
+        n = int(text.split("frames=")[1].split()[0])
+        det = (on - count("det", src, *geo, 0)) / n
+    hop_ms = 1000.0 * hop / rate
+    ms = {k: v * fwrun.ESP32_CAL_MS / cal for k, v in (("dsp", dsp), ("detector", det), ("decision", clf))}
+    return {"cal_loop_instructions": cal, "dsp_instructions_per_frame": dsp,
+            "detector_instructions_per_frame": det, "decision_instructions": clf,
+            "est_esp32_ms_per_hop": ms["dsp"], "est_esp32_cpu_percent": 100.0 * ms["dsp"] / hop_ms,
+            "detector_est_esp32_ms_per_frame": ms["detector"],
+            "detector_est_esp32_cpu_percent": 100.0 * ms["detector"] / hop_ms,
+            "decision_est_esp32_ms": ms["decision"],
+            "worst_frame_est_esp32_ms": ms["dsp"] + ms["detector"] + ms["decision"], "hop_ms": hop_ms}
+
+
 def table(results):
     rows = [("window", "window_us_unix"), ("FFT (complex + split)", "fft_us_unix"),
             ("power", "power_us_unix"), ("bands", "bands_us_unix"), ("features", "features_us_unix"),
@@ -98,6 +143,8 @@ def main(out_dir="bench"):
     summary["targets"] = {"est_esp32_cpu_percent_max": TARGET_CPU_PERCENT, "heap_bytes_max": TARGET_HEAP_BYTES,
                           "cpu_met": main_r["est_esp32_cpu_percent"] <= TARGET_CPU_PERCENT,
                           "heap_met": main_r["heap_peak_bytes"] <= TARGET_HEAP_BYTES}
+    ic = instruction_estimate(*GEOMETRIES[0])
+    summary["instruction_count"] = ic if ic is not None else {"skipped": "valgrind not installed"}
     summary["geometries"] = results
     summary["method"] = ("unix-port times scaled by %.0f ms / (same-run viper 5M-iteration loop); "
                          "best of repeated runs" % fwrun.ESP32_CAL_MS)
@@ -108,6 +155,16 @@ def main(out_dir="bench"):
     print("event clips (clip_ms %d, off by default): %.2f µs per hop on the unix port, est. ESP32 %.2f%% of a core; "
           "%d B of heap (ring %d B)" % (clip["clip_ms"], clip["push_us_unix"], clip["est_esp32_cpu_percent"],
                                        clip["heap_bytes"], clip["ring_bytes"]))
+    if ic is None:
+        print("instruction-count estimate: skipped (valgrind not installed)")
+    else:
+        print("instruction-count estimate (callgrind; calibration loop %.1f M instructions = 271 ms): DSP %.0f k "
+              "instructions per frame = %.2f ms per hop = %.1f%% of a core; detector %.1f k per frame = %.2f%%; "
+              "one classifier decision %.0f k = %.2f ms; worst frame (DSP + detector + a decision) %.2f ms of %.0f ms"
+              % (ic["cal_loop_instructions"] / 1e6, ic["dsp_instructions_per_frame"] / 1e3, ic["est_esp32_ms_per_hop"],
+                 ic["est_esp32_cpu_percent"], ic["detector_instructions_per_frame"] / 1e3,
+                 ic["detector_est_esp32_cpu_percent"], ic["decision_instructions"] / 1e3,
+                 ic["decision_est_esp32_ms"], ic["worst_frame_est_esp32_ms"], ic["hop_ms"]))
     print("targets: CPU <= %.0f%% -> %s, heap <= %d B -> %s" % (
         TARGET_CPU_PERCENT, "met" if summary["targets"]["cpu_met"] else "MISSED",
         TARGET_HEAP_BYTES, "met" if summary["targets"]["heap_met"] else "MISSED"))

@@ -42,6 +42,7 @@ CV_RESULTS = os.path.join(ROOT, "eval", "train_cv.json")   # written by dsp_refe
 CLASSES = ("gunshot", "scream", "glass_break")
 SNRS = (0, 5, 10, 15, 20, 30)
 EVAL_SEED0 = 1000
+COST_SEED, COST_SECONDS = EVAL_SEED0 + 7, 20.0     # the scene the detector's cost is measured on
 BG_SEED = 4242
 FULL = {"scenes_per_snr": 40, "seconds": 30.0, "fw_scenes": 6, "hours": 24.0, "real": True}
 QUICK = {"scenes_per_snr": 2, "seconds": 20.0, "fw_scenes": 1, "hours": 0.05, "real": False}
@@ -217,7 +218,7 @@ def cross_validated(path=CV_RESULTS):
     return cv if cv.get("table_id") == detect_model.table_id(T) else None
 
 
-def esp32_cost(cfg, seconds=20.0, seed=EVAL_SEED0 + 7):
+def esp32_cost(cfg, seconds=COST_SECONDS, seed=COST_SEED):
     """Detector cost per frame on the unix port, scaled to an ESP32-S3 (viper loop calibration).
 
     Returns a dict: det_us_per_frame_unix, calib_ms_unix, est_esp32_us_per_frame,

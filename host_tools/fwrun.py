@@ -52,13 +52,31 @@ def run_script(script, args, firmware=FIRMWARE, heap=HEAP, timeout=600):
         script: file name in host_tools/mp.  args: list of str.
         firmware: folder holding the `node` package (a modified copy in some tests).
     """
-    env = dict(os.environ, MICROPYPATH=firmware + os.pathsep + MP_SCRIPTS)
-    cmd = [micropython_bin(), "-X", "heapsize=" + heap, os.path.join(MP_SCRIPTS, script)] + list(args)
+    return _run(script, args, firmware, heap, timeout).stdout
+
+
+def _run(script, args, firmware=FIRMWARE, heap=HEAP, timeout=600, wrap=(), **env_extra):
+    env = dict(os.environ, MICROPYPATH=firmware + os.pathsep + MP_SCRIPTS, **env_extra)
+    cmd = list(wrap) + [micropython_bin(), "-X", "heapsize=" + heap, os.path.join(MP_SCRIPTS, script)] + list(args)
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
     if r.returncode != 0:
         raise NodeToolError("firmware run failed (%s): %s" % (script, (r.stderr or r.stdout).strip()[-800:]),
                             EXIT_FAIL)
-    return r.stdout
+    return r
+
+
+def instructions(script, args, firmware=FIRMWARE, heap=HEAP, timeout=1800):
+    """(machine instructions, stdout) of one unix-port run of host_tools/mp/<script>, the count by
+    valgrind's callgrind (start-up included: take differences of runs); None without valgrind."""
+    if not shutil.which("valgrind"):
+        return None
+    r = _run(script, args, firmware, heap, timeout,
+             wrap=("valgrind", "--tool=callgrind", "--callgrind-out-file=" + os.devnull),
+             PYTHONHASHSEED="0")     # the launcher is CPython: a fixed hash seed, the same start-up count
+    for line in r.stderr.splitlines():
+        if "Collected :" in line:
+            return int(line.split(":")[-1]), r.stdout
+    raise NodeToolError("callgrind gave no instruction count (%s): %s" % (script, r.stderr.strip()[-800:]), EXIT_FAIL)
 
 
 def features(samples, cfg, firmware=FIRMWARE):
