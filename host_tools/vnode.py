@@ -66,12 +66,14 @@ def node_env(link, **extra):
     return dict(os.environ, MICROPYPATH=".:%s:.frozen" % link, **extra)
 
 
-def run_firmware(code, cwd, heap=None, firmware=None, timeout=120):
+def run_firmware(code, cwd, heap=None, firmware=None, timeout=120, args=()):
     """Run MicroPython code on the unix port as the virtual node runs the firmware (cwd as
-    its flash, the firmware pinned); returns the CompletedProcess (text output)."""
+    its flash, the firmware pinned; args become sys.argv[1:]); returns the CompletedProcess
+    (text output)."""
     pin, link = pin_firmware(firmware or FIRMWARE)
     try:
-        return subprocess.run([micropython_binary(), "-X", "heapsize=" + (heap or ESP32_HEAP), "-c", code],
+        return subprocess.run([micropython_binary(), "-X", "heapsize=" + (heap or ESP32_HEAP), "-c", code]
+                              + [str(a) for a in args],
                               cwd=str(cwd), env=node_env(link), capture_output=True, text=True, timeout=timeout)
     finally:
         shutil.rmtree(pin, ignore_errors=True)

@@ -17,7 +17,7 @@ import zlib
 import pytest
 
 from host_tools import link as hlink
-from host_tools.vnode import micropython_binary
+from host_tools.vnode import run_firmware
 from host_tools import messages
 from node import proto
 
@@ -126,10 +126,7 @@ def test_firmware_framing_matches_host(tmp_path):
                      else bytes(rng.randrange(1, 256) for _ in range(n)))
     blob = b"".join(struct.pack("<H", len(c)) + c for c in cases)
     (tmp_path / "in.bin").write_bytes(blob)
-    (tmp_path / "t.py").write_text(_MP_SCRIPT)
-    env = dict(os.environ, MICROPYPATH=FW + ":.frozen")
-    r = subprocess.run([micropython_binary(), str(tmp_path / "t.py"), str(tmp_path / "in.bin"),
-                        str(tmp_path / "out.bin")], env=env, capture_output=True, text=True, timeout=60)
+    r = run_firmware(_MP_SCRIPT, tmp_path, args=[tmp_path / "in.bin", tmp_path / "out.bin"])
     assert r.returncode == 0, r.stdout + r.stderr
     out = (tmp_path / "out.bin").read_bytes()
     pos = 0
@@ -144,11 +141,10 @@ def test_firmware_framing_matches_host(tmp_path):
         assert enc[-1] == 0 and 0 not in enc[:-1]
 
 
-def test_proto_imports_under_micropython():
-    env = dict(os.environ, MICROPYPATH=FW + ":.frozen")
+def test_proto_imports_under_micropython(tmp_path):
     code = ("from node import proto; p = proto.pack_info(1, 2, 3, 16000, 0, [0]*proto.NCOUNTERS, 'a', 'b', 'c');"
             "print(len(p), proto.config_hash({'rate': 16000}), proto.PROTO_VERSION)")
-    r = subprocess.run([micropython_binary(), "-c", code], env=env, capture_output=True, text=True, timeout=30)
+    r = run_firmware(code, tmp_path)
     assert r.returncode == 0, r.stderr
     n, h, v = r.stdout.split()
     assert int(h) == proto.config_hash({"rate": 16000}) and int(v) == proto.PROTO_VERSION
