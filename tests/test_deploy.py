@@ -47,6 +47,60 @@ def test_deploy_puts_this_firmware_on_a_node_checks_it_and_the_node_runs_it(tmp_
     assert not (flash / "node" / "__pycache__").exists()
 
 
+@pytest.mark.vnode
+def test_deploy_mpy_puts_compiled_modules_on_the_node_and_source_takes_their_place_again(tmp_path):
+    flash = tmp_path / "flash"
+    flash.mkdir()
+    src = deploy.firmware_files()
+    mods = [f for f in src if f.startswith("node/")]
+    with VirtualNode(flash=str(flash)) as node:
+        for mpy in (True, False):
+            r = subprocess.run([SEDNODE, "deploy", "--port", node.port, "--json"] + (["--mpy"] if mpy else []),
+                               capture_output=True, text=True, timeout=600)
+            assert r.returncode == 0, r.stderr
+            got = json.loads(r.stdout)
+            assert got["format"] == ("mpy x64" if mpy else "py") and got["files"] == len(src)
+            info = subprocess.run([SEDNODE, "info", "--port", node.port], capture_output=True, text=True, timeout=60)
+            assert "running    DSP yes  detector yes" in info.stdout, info.stdout + info.stderr
+            for f in mods:                             # one form of each module, never both
+                assert (flash / (f[:-3] + ".mpy")).exists() == mpy and (flash / f).exists() != mpy, f
+                if mpy:
+                    assert (flash / (f[:-3] + ".mpy")).read_bytes()[:2] == b"M\x06", f
+            for f in ("boot.py", "main.py"):          # MicroPython runs only these as source
+                with open(os.path.join(deploy.FIRMWARE, f), "rb") as fh:
+                    assert (flash / f).read_bytes() == fh.read()
+
+
+@pytest.mark.parametrize("mpy, want", [(2822, (6, 3, "x64")), (6 | 3 << 8 | 10 << 10, (6, 3, "xtensawin")),
+                                       (6 | 3 << 8 | 11 << 10, (6, 3, "rv32imc")), (6 | 3 << 8, (6, 3, None))])
+def test_the_nodes_mpy_format_is_read_from_its_micropython(monkeypatch, mpy, want):
+    monkeypatch.setattr(deploy, "_mpremote", lambda port, args, timeout, cwd=None: "MPY %d\n" % mpy)
+    assert deploy.node_mpy("/dev/x") == want
+
+
+@pytest.mark.parametrize("answer, why", [("MPY %d\n" % (5 | 2 << 10), "loads .mpy v5.0; this mpy-cross writes v6.3"),
+                                         ("MPY %d\n" % (6 | 3 << 8), "v6.3 with no native code"),
+                                         ("MPY -1\n", "does not say which .mpy files it loads")])
+def test_deploy_mpy_refuses_a_node_that_cannot_load_these_files_before_copying(monkeypatch, capsys, answer, why):
+    calls = []
+
+    def fake(port, args, timeout, cwd=None):
+        calls.append(args[0])
+        return answer
+    monkeypatch.setattr(deploy, "_mpremote", fake)
+    rc, out, err = run(capsys, "deploy", "--mpy", "--port", "/dev/null")
+    assert rc == 1 and out == "" and why in err, err
+    assert calls == ["exec"]                            # asked, nothing removed or copied
+
+
+def test_mpy_cross_writes_the_format_the_unix_port_loads():
+    from host_tools.vnode import micropython_binary
+    r = subprocess.run([micropython_binary(), "-c", "import sys; print(sys.implementation._mpy & 0x3ff)"],
+                       capture_output=True, text=True, timeout=30)
+    v = int(r.stdout)
+    assert deploy.mpy_cross_version() == (v & 0xFF, v >> 8)
+
+
 def test_deploy_refuses_a_folder_that_is_no_firmware_before_the_port(tmp_path, capsys):
     rc, out, err = run(capsys, "deploy", "--firmware", str(tmp_path), "--port", "/dev/nonexistent-port")
     assert rc == 2 and out == "" and "does not look like the firmware folder" in err
@@ -54,7 +108,8 @@ def test_deploy_refuses_a_folder_that_is_no_firmware_before_the_port(tmp_path, c
 
 def test_deploy_to_a_port_that_is_not_there_is_exit_3(capsys):
     rc, out, err = run(capsys, "deploy", "--port", "/dev/nonexistent-port")
-    assert rc == 3 and out == "" and "mpremote cp failed" in err and len(err.strip().splitlines()) == 2
+    assert rc == 3 and out == "" and "mpremote exec failed" in err and len(err.strip().splitlines()) == 2
+    assert "failed to access /dev/nonexistent-port" in err
 
 
 def _image(tmp_path, first=0xE9, name="micropython.bin"):

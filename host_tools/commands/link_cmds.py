@@ -290,9 +290,9 @@ def cmd_deploy(args):
     firmware = args.firmware or deploy.FIRMWARE
     deploy.firmware_files(firmware)                     # a wrong folder is refused before the port
     with _port(args) as path:
-        r = deploy.deploy(path, firmware, log=_say)
-    _emit(args, r, "%d files (%d bytes) deployed to %s and checked; the node runs firmware %s, protocol %d"
-          % (r["files"], r["bytes"], r["port"], r["firmware"], r["proto_version"]))
+        r = deploy.deploy(path, firmware, log=_say, mpy=args.mpy)
+    _emit(args, r, "%d files (%d bytes, %s) deployed to %s and checked; the node runs firmware %s, protocol %d"
+          % (r["files"], r["bytes"], r["format"], r["port"], r["firmware"], r["proto_version"]))
     return 0
 
 
@@ -427,6 +427,8 @@ def register(sub):
 
     p = sub.add_parser("deploy", help="copy this checkout's firmware onto a node, check it, restart it (mpremote)")
     p.add_argument("--firmware", metavar="DIR", help="firmware folder to copy (default: firmware/)")
+    p.add_argument("--mpy", action="store_true", help="copy node/ compiled (mpy-cross, for the node's own "
+                   "architecture): no compiling on the node, less heap at start-up")
     _common(p)
     p.set_defaults(func=cmd_deploy)
 
