@@ -11,6 +11,7 @@ Prints a table and writes bench/latest.json.
 """
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -111,6 +112,37 @@ def instruction_estimate(rate, frame, hop, frames=50, decisions=20):
             "worst_frame_est_esp32_ms": ms["dsp"] + ms["detector"] + ms["decision"], "hop_ms": hop_ms}
 
 
+_APP_UP = ("import boot\nfrom node import app\na = app.App()\nimport gc\ngc.collect()\n"
+           "print('UP', a.dsp is not None and a.det is not None and a.evlog is not None and a.boot_msg is None,"
+           " gc.mem_free())\n")
+
+
+def app_heap(top_k=160, floor_k=100):
+    """The whole app on the virtual node's runtime (firmware pinned as the node runs it), from
+    source and as .mpy files (deploy --mpy, the unix port's own architecture): free heap after
+    App() at top_k, and the smallest heap from which every size up to top_k, in 1K steps,
+    starts it with DSP, detector and event log and nothing to say.  The figures move by a few K
+    with any edit of the firmware (docs/virtual_node.md, "Heap")."""
+    from host_tools import deploy, vnode
+
+    def up(k, firmware):
+        with tempfile.TemporaryDirectory(prefix="sednode-heap-") as d:
+            w = vnode.run_firmware(_APP_UP, d, "%dK" % k, firmware=firmware).stdout.split()
+        return (w[w.index("UP") + 1] == "True", int(w[w.index("UP") + 2])) if "UP" in w else (False, None)
+    out = {"heap_k": top_k}
+    v = int(subprocess.run([vnode.micropython_binary(), "-c", "import sys; print(sys.implementation._mpy)"],
+                           capture_output=True, text=True, timeout=60).stdout)
+    with tempfile.TemporaryDirectory(prefix="sednode-mpy-") as mpy_fw:
+        deploy.stage_firmware(deploy.FIRMWARE, mpy_fw, deploy.MPY_ARCH[v >> 10])
+        for form, fw in (("py", deploy.FIRMWARE), ("mpy", mpy_fw)):
+            ok, free = up(top_k, fw)
+            m = top_k if ok else None
+            while m is not None and m > floor_k and up(m - 1, fw)[0]:
+                m -= 1
+            out[form] = {"free_bytes": free if ok else None, "min_heap_k": m}
+    return out
+
+
 def table(results):
     rows = [("window", "window_us_unix"), ("FFT (complex + split)", "fft_us_unix"),
             ("power", "power_us_unix"), ("bands", "bands_us_unix"), ("features", "features_us_unix"),
@@ -143,6 +175,7 @@ def main(out_dir="bench"):
     summary["targets"] = {"est_esp32_cpu_percent_max": TARGET_CPU_PERCENT, "heap_bytes_max": TARGET_HEAP_BYTES,
                           "cpu_met": main_r["est_esp32_cpu_percent"] <= TARGET_CPU_PERCENT,
                           "heap_met": main_r["heap_peak_bytes"] <= TARGET_HEAP_BYTES}
+    summary["app_heap"] = ah = app_heap()
     ic = instruction_estimate(*GEOMETRIES[0])
     summary["instruction_count"] = ic if ic is not None else {"skipped": "valgrind not installed"}
     summary["geometries"] = results
@@ -165,6 +198,9 @@ def main(out_dir="bench"):
                  ic["est_esp32_cpu_percent"], ic["detector_instructions_per_frame"] / 1e3,
                  ic["detector_est_esp32_cpu_percent"], ic["decision_instructions"] / 1e3,
                  ic["decision_est_esp32_ms"], ic["worst_frame_est_esp32_ms"], ic["hop_ms"]))
+    print("whole app (virtual node, %dK heap): from source %s B free, starts with everything from %sK up; "
+          "deployed as .mpy %s B free, from %sK up" % (ah["heap_k"], ah["py"]["free_bytes"], ah["py"]["min_heap_k"],
+                                                      ah["mpy"]["free_bytes"], ah["mpy"]["min_heap_k"]))
     print("targets: CPU <= %.0f%% -> %s, heap <= %d B -> %s" % (
         TARGET_CPU_PERCENT, "met" if summary["targets"]["cpu_met"] else "MISSED",
         TARGET_HEAP_BYTES, "met" if summary["targets"]["heap_met"] else "MISSED"))

@@ -120,6 +120,22 @@ def compile_mpy(src, dst, name, arch):
         raise NodeToolError("mpy-cross %s: %s" % (name, (r.stderr or r.stdout).strip()[-400:]), EXIT_FAIL)
 
 
+def stage_firmware(firmware, stage, arch=None):
+    """The files a node gets, written under stage: firmware_files() as they are, or with arch
+    (an mpy-cross -march name) node/ compiled to .mpy.  Returns {file: SHA-256 hex} in order."""
+    want = {}
+    for f in firmware_files(firmware):
+        t = f[:-3] + ".mpy" if arch and f.startswith("node/") else f
+        os.makedirs(os.path.dirname(os.path.join(stage, t)), exist_ok=True)
+        if t != f:
+            compile_mpy(os.path.join(firmware, f), os.path.join(stage, t), f, arch)
+        else:
+            shutil.copyfile(os.path.join(firmware, f), os.path.join(stage, t))
+        with open(os.path.join(stage, t), "rb") as fh:
+            want[t] = hashlib.sha256(fh.read()).hexdigest()
+    return want
+
+
 _RM_SCRIPT = """
 import os
 for _p in %r:
@@ -149,7 +165,7 @@ def deploy(port, firmware=FIRMWARE, log=None, mpy=False):
     """
     from host_tools.link import Link
     sources = firmware_files(firmware)
-    fmt = "py"
+    fmt, arch = "py", None
     if mpy:
         want_v = mpy_cross_version()
         major, sub, arch = node_mpy(port)
@@ -158,24 +174,11 @@ def deploy(port, firmware=FIRMWARE, log=None, mpy=False):
                                 "--mpy" % (port, major, sub, "" if arch else " with no native code", *want_v),
                                 EXIT_FAIL)
         fmt = "mpy " + arch
-
-    def target(f):
-        return f[:-3] + ".mpy" if mpy and f.startswith("node/") else f
-    files = [target(f) for f in sources]
     stale = [f[:-3] + (".py" if mpy else ".mpy") for f in sources if f.startswith("node/")]
-    want = {}                                  # what each file's hash must be on the node
-    size = 0
     with tempfile.TemporaryDirectory(prefix="sednode-deploy-") as stage:
-        for f, t in zip(sources, files):
-            os.makedirs(os.path.dirname(os.path.join(stage, t)), exist_ok=True)
-            if t != f:
-                compile_mpy(os.path.join(firmware, f), os.path.join(stage, t), f, arch)
-            else:
-                shutil.copyfile(os.path.join(firmware, f), os.path.join(stage, t))
-            with open(os.path.join(stage, t), "rb") as fh:
-                data = fh.read()
-            size += len(data)
-            want[t] = hashlib.sha256(data).hexdigest()
+        want = stage_firmware(firmware, stage, arch)   # what each file's hash must be on the node
+        files = list(want)
+        size = sum(os.path.getsize(os.path.join(stage, f)) for f in files)
         if log:
             log("copying %d files (%s) to %s" % (len(files), fmt, port))
         _mpremote(port, ["exec", _RM_SCRIPT % (stale,)], timeout=120)

@@ -77,3 +77,22 @@ def test_counts_become_the_estimate_by_differences(monkeypatch):
     assert ic["est_esp32_cpu_percent"] == pytest.approx(100 * 2.71 / 16.0)
     assert ic["detector_est_esp32_cpu_percent"] == pytest.approx(100 * 0.1355 / 16.0)
     assert ic["worst_frame_est_esp32_ms"] == pytest.approx(2.71 + 0.1355 + 2.168)
+
+
+def test_the_app_heap_scan_finds_where_every_larger_heap_starts_everything(monkeypatch):
+    from host_tools import vnode
+    seen = []
+
+    def fake(code, cwd, heap, firmware=None):
+        k = int(heap[:-1])
+        mpy = firmware != bench_fw
+        seen.append((k, mpy))
+        ok = (k >= 150 and k != 154) if not mpy else k >= 140      # source: one size in the middle fails
+        return type("R", (), {"stdout": "UP %s %d\n" % (ok, 100 * k)})()
+    from host_tools import deploy
+    bench_fw = deploy.FIRMWARE
+    monkeypatch.setattr(vnode, "run_firmware", fake)
+    r = bench.app_heap(top_k=160, floor_k=100)
+    assert r["py"] == {"free_bytes": 16000, "min_heap_k": 155}      # 154 fails: 155 and up all start
+    assert r["mpy"] == {"free_bytes": 16000, "min_heap_k": 140}
+    assert (139, True) in seen and (153, False) not in seen
