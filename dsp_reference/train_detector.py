@@ -692,6 +692,38 @@ def tune_thresholds(model, val_per_snr, val_bg_minutes, clips=None, cv=None, fol
     return thr, best
 
 
+HARD_SEED0 = TRAIN_SEED0 + 97000     # --hard: the i-th option's background is seeded from HARD_SEED0 + 1000 i
+
+
+def parse_hard(specs, ap):
+    """[(confuser kinds, minutes)] of --hard KIND[,KIND...]=MINUTES arguments (an unknown kind
+    or a minute count that is not positive is a usage error)."""
+    out = []
+    for spec in specs:
+        kinds, _, minutes = spec.partition("=")
+        kinds = tuple(k.strip() for k in kinds.split(",") if k.strip())
+        bad = [k for k in kinds if k not in CONFUSER_CLASSES]
+        try:
+            m = float(minutes)
+        except ValueError:
+            m = 0.0
+        if not kinds or bad or not m > 0:
+            ap.error("--hard %s: expected KIND[,KIND...]=MINUTES with kinds among %s and minutes > 0"
+                     % (spec, ", ".join(CONFUSER_CLASSES)))
+        out.append((kinds, m))
+    return out
+
+
+def hard_negatives(hard, table, procs=2):
+    """(X, y) of the none-labelled decision points of each --hard background (its confusers only
+    the named kinds), collected as the other samples are (table: what decides, load_table)."""
+    jobs = [j for i, (kinds, m) in enumerate(hard) for j in _bg_jobs(HARD_SEED0 + 1000 * i, m, kinds)]
+    with Pool(procs, initializer=_collect_init, initargs=(None, table, 0.0, P_COLOUR)) as pool:
+        rows = [r for p in pool.map(background_samples, jobs) for r in p]
+    return (np.array([r[0] for r in rows], dtype=np.int64).reshape(-1, detect_model.NSEGF),
+            np.zeros(len(rows), dtype=np.int64))
+
+
 def parse_pins(pins, ap):
     """{threshold: value} of --pin NAME=VALUE arguments (an unknown name or a value outside 0..101
     is a usage error)."""
@@ -713,6 +745,9 @@ def main(argv=None):
     ap.add_argument("--bg-minutes", type=float, default=240.0)
     ap.add_argument("--siren-minutes", type=float, default=SIREN_MINUTES,
                     help="more background whose confusers are all sirens (hard negatives for screams)")
+    ap.add_argument("--hard", action="append", default=[], metavar="KIND[,KIND...]=MINUTES",
+                    help="more background whose confusers are only these kinds (hard negatives, e.g. "
+                    "fireworks_crackle=120), added to the samples (and not to a --cache file); repeatable")
     ap.add_argument("--val-per-snr", type=int, default=40, help="validation scenes per SNR (thresholds)")
     ap.add_argument("--val-bg-minutes", type=float, default=VAL_BG_MINUTES,
                     help="validation background with confusers (false alarms per hour of the thresholds)")
@@ -751,6 +786,7 @@ def main(argv=None):
                     help="set a threshold (%s) and leave it out of the search; repeatable" % ", ".join(THRESHOLDS))
     a = ap.parse_args(argv)
     pinned = parse_pins(a.pin, ap)
+    hard = parse_hard(a.hard, ap)
     if a.cache and os.path.exists(a.cache):
         d = np.load(a.cache)
         Xs, ys, Xr, yr, files = d["X"], d["y"], d["Xr"], d["yr"], d["files"]
@@ -776,6 +812,9 @@ def main(argv=None):
         if a.cache:
             np.savez(a.cache, X=Xs, y=ys, Xr=Xr, yr=yr, files=files, collected_by=by, clips=a.clips,
                      siren_minutes=a.siren_minutes, scenes=a.scenes, aug_scenes=a.aug_scenes, bg_minutes=a.bg_minutes)
+    if hard:
+        Xh, yh = hard_negatives(hard, load_table(a.collect_table))
+        Xs, ys = np.concatenate([Xs, Xh]), np.concatenate([ys, yh])
     if not len(yr):
         print("no real clips at %r: training on synthetic material only" % a.real, file=sys.stderr)
     X = np.concatenate([Xs, Xr])
@@ -797,7 +836,8 @@ def main(argv=None):
             "false-alarm weight %g%s, %d search passes, boosting seed %d, objective %.4f)" % (
                 len(y), "/".join(str(int(v)) for v in np.bincount(y, minlength=events.NCLASSES)), a.scenes,
                 a.aug_scenes, "%d synthetic clips, " % a.clips if a.clips else "", a.bg_minutes,
-                " + %g with sirens only" % a.siren_minutes if a.siren_minutes else "", len(yr),
+                ("" if not a.siren_minutes else " + %g with sirens only" % a.siren_minutes) +
+                "".join(" + %g with %s only" % (m, "/".join(k)) for k, m in hard), len(yr),
                 a.real_weight, float(np.mean(pred == y)), thr,
                 6 * a.val_per_snr, a.val_bg_minutes, {c: round(x, 3) for c, x in best["per"].items()}, best["fah"],
                 a.fa_weight, ("" if a.fa_cap is None else ", cap %g FA/h" % a.fa_cap) +

@@ -308,6 +308,20 @@ def test_pins_are_checked(capsys):
         assert "--pin" in capsys.readouterr().err
 
 
+def test_hard_negatives_are_checked_and_collected_as_none(capsys):
+    ap = train_detector.argparse.ArgumentParser()
+    assert train_detector.parse_hard(["fireworks_crackle=120", "crying_child, siren=0.5"], ap) == [
+        (("fireworks_crackle",), 120.0), (("crying_child", "siren"), 0.5)]
+    for bad in ("fireworks=10", "fireworks_crackle", "fireworks_crackle=0", "=5", "siren=many"):
+        with pytest.raises(SystemExit):
+            train_detector.parse_hard([bad], ap)
+        assert "--hard" in capsys.readouterr().err
+    X, y = train_detector.hard_negatives([(("bag_pop",), 1.0)], train_detector.load_table("all"), procs=1)
+    assert len(y) > 0 and X.shape == (len(y), detect_model.NSEGF) and not y.any()
+    X2, _ = train_detector.hard_negatives([(("bag_pop",), 1.0)], train_detector.load_table("all"), procs=1)
+    assert np.array_equal(X, X2)                       # seeded: a screen can be run again
+
+
 def test_a_cached_run_reports_the_material_the_cache_holds(tmp_path, capsys):
     # a run from a --cache names the scenes and background minutes the cache was collected
     # from, not the (default) arguments of this run
