@@ -59,7 +59,7 @@ def detector_cost(rate, frame, hop):
     """The detector's per-frame cost, the same calibration scaling (host_tools.evaluate)."""
     from host_tools import evaluate
     from node import config
-    return evaluate.esp32_cost(config.validate({"rate": rate, "frame": frame, "hop": hop}))
+    return evaluate.esp32_cost(config.validate({"rate": rate, "frame": frame, "hop": hop}), counted=False)
 
 
 def clip_cost(rate, hop, clip_ms=2000):

@@ -71,6 +71,15 @@ def test_latency_target_judges_every_detection():
     assert set(t["met"]) <= set(t["values"])       # the report's "measured" column is never empty
 
 
+def test_the_cost_target_reads_the_instruction_count_when_there_is_one():
+    base = {"benchmark": {"by_snr": {}, "latency": {}}, "false_alarms": {"per_hour": 0.0}}
+    timed = {"est_esp32_cpu_percent": 12.4}               # a make eval timed beside other work
+    t = evaluate.targets(dict(base, cost=dict(timed, est_esp32_cpu_percent_counted=1.2)))
+    assert t["values"]["cpu_percent"] == 1.2 and t["met"]["cpu_percent"] is True
+    t = evaluate.targets(dict(base, cost=timed))        # no valgrind: the timed figure is all there is
+    assert t["values"]["cpu_percent"] == 12.4 and t["met"]["cpu_percent"] is False
+
+
 @pytest.mark.parametrize("make", ["file", "under_a_file"])
 def test_an_unusable_output_folder_is_refused_before_any_work(tmp_path, capsys, monkeypatch, make):
     # a file where the folder should be: a one-line error and exit code 2 at once, not a
