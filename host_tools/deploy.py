@@ -4,8 +4,8 @@
 compiled by mpy-cross for the node's architecture), checks every file on the node byte for
 byte (SHA-256 computed on the node) and restarts the app.
 
-The copy is made from a staging folder that holds only the firmware's .py files, so CPython's
-bytecode caches in `firmware/` never reach the board.  mpremote is run with `resume` (no soft
+The copy is made from a staging folder that holds only the firmware's own files (its .py files,
+or with --mpy node/'s compiled), so CPython's bytecode caches in `firmware/` never reach the board.  mpremote is run with `resume` (no soft
 reset before the copy): it interrupts the app, which is what the virtual node needs too."""
 import hashlib
 import os
