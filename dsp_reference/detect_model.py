@@ -85,6 +85,8 @@ def params(cfg):
     out["conf_short"] = P["conf_short"]
     out["conf_first"] = [101, P["conf_first_gunshot"], P["conf_first_scream"], P["conf_first_glass"]]
     out["conf_switch"] = P["conf_switch"]
+    out["quiet_rex"] = P["quiet_rex"]
+    out["conf_quiet"] = [0, P["conf_quiet_gunshot"], P["conf_quiet_scream"], P["conf_quiet_glass"]]
     return out
 
 
@@ -618,6 +620,8 @@ class DetectorModel:
             thr = self.p["conf_short"]                        # a shot that ended before its early decision
         else:
             thr = self.p["conf"][c]
+        if x[3] < self.p["quiet_rex"] and self.p["conf_quiet"][c] > thr:
+            thr = self.p["conf_quiet"][c]                     # a quiet segment: its class's quiet threshold too
         if c == 0 or conf < thr:
             return None
         if conf < self.p["conf_switch"]:

@@ -60,7 +60,9 @@ CLASSES = ("gunshot", "scream", "glass_break")
 SNRS = (0, 5, 10, 15, 20, 30)
 THRESHOLDS = ("conf_early", "conf_short", "conf_gunshot", "conf_scream", "conf_glass", "conf_switch",
               "conf_mid_gunshot", "conf_mid_scream", "conf_mid_glass", "conf_first_gunshot",
-              "conf_first_scream", "conf_first_glass")
+              "conf_first_scream", "conf_first_glass", "conf_quiet_gunshot", "conf_quiet_scream",
+              "conf_quiet_glass")
+DECISION_ONLY = ("quiet_rex",)   # PARAMS that only gate decisions: traced material does not depend on them
 THRESHOLD_GRID = (40, 45, 50, 55, 60, 65, 70, 75, 80, 85, 88, 90, 92, 94, 95, 96, 97, 98, 99, 101)   # 101: never
 FA_WEIGHT = 0.03         # objective: mean event F1 - FA_WEIGHT * false alarms per hour (validate());
                          # the shipped table's (0.01 chose a scream threshold of 60: 5 false alarms/h)
@@ -451,7 +453,7 @@ def load_table(path):
     m = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(m)
-        return types.SimpleNamespace(PARAMS={k: m.PARAMS[k] for k in THRESHOLDS}, **_classifier(m))
+        return types.SimpleNamespace(PARAMS={k: m.PARAMS[k] for k in THRESHOLDS if k in m.PARAMS}, **_classifier(m))
     except Exception as e:                  # whatever the file is, it is not a table
         raise SystemExit("train_detector: %s is not a detector table (%s: %s)" % (path, type(e).__name__, e))
 
@@ -625,7 +627,8 @@ def _material_id():
                                                            "confusers", "signals")] + [consts.__file__]:
         with open(path, "rb") as f:
             h.update(f.read())
-    h.update(repr(sorted((k, v) for k, v in T.PARAMS.items() if not k.startswith("conf_"))).encode())
+    h.update(repr(sorted((k, v) for k, v in T.PARAMS.items()
+                         if not k.startswith("conf_") and k not in DECISION_ONLY)).encode())
     return h.hexdigest()[:16]
 
 
@@ -782,10 +785,13 @@ def main(argv=None):
     ap.add_argument("--fa-cap", type=float, default=FA_CAP,
                     help="threshold search: false alarms per hour on the validation background that no gain "
                     "elsewhere may buy (default: none, only --fa-weight)")
+    ap.add_argument("--pin-all", action="store_true", help="keep every threshold of the table in place "
+                    "(node/detect_table.py; --pin still sets one): the trees are retrained, the thresholds "
+                    "only scored (how the shipped table is rebuilt)")
     ap.add_argument("--pin", action="append", default=[], metavar="NAME=VALUE",
                     help="set a threshold (%s) and leave it out of the search; repeatable" % ", ".join(THRESHOLDS))
     a = ap.parse_args(argv)
-    pinned = parse_pins(a.pin, ap)
+    pinned = dict({k: T.PARAMS[k] for k in THRESHOLDS} if a.pin_all else {}, **parse_pins(a.pin, ap))
     hard = parse_hard(a.hard, ap)
     if a.cache and os.path.exists(a.cache):
         d = np.load(a.cache)

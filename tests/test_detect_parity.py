@@ -268,6 +268,37 @@ def test_firmware_decides_as_the_reference_at_other_thresholds(tmp_path, monkeyp
     assert n >= 10 and first >= 1, (n, first)          # a shot reported at its first interim decision
 
 
+def test_firmware_holds_quiet_segments_to_their_quiet_threshold_as_the_reference_does(tmp_path, monkeypatch):
+    # conf_quiet_<class> applies while the segment's level has stood less than quiet_rex above
+    # its floor: with a quiet_rex that splits this material's events and every quiet threshold
+    # at 101, the events of the quiet segments go and the others stay, in both engines
+    import re
+    import shutil
+    from host_tools import fwrun
+    x = np.concatenate([_audio(*s) for s in SCENES])
+    feat = int_model.features(x, CFG)
+    for c in ("conf_quiet_gunshot", "conf_quiet_scream", "conf_quiet_glass"):
+        monkeypatch.setitem(detect_table.PARAMS, c, 0)                     # the rule off
+    evs = detect_model.final_events(detect_model.run(feat, CFG))
+    rex = sorted(p[3][3] for p in detect_model.trace(feat, CFG))             # the decisions' rexmax
+    fw = tmp_path / "firmware"
+    shutil.copytree(fwrun.FIRMWARE, fw, ignore=shutil.ignore_patterns("__pycache__"))
+    path = fw / "node" / "detect_table.py"
+    text = path.read_text()
+    thr = {"quiet_rex": rex[len(rex) * 3 // 4], "conf_quiet_gunshot": 101, "conf_quiet_scream": 101,
+           "conf_quiet_glass": 101}
+    for c, v in thr.items():
+        monkeypatch.setitem(detect_table.PARAMS, c, v)
+        text, m = re.subn(r"^    '%s': \d+,$" % c, "    '%s': %d," % (c, v), text, flags=re.M)
+        assert m == 1, c
+    path.write_text(text)
+    ref = detect.reference_events(x, CFG)
+    kept = detect_model.final_events(ref)
+    assert 0 < len(kept) < len(evs), (len(kept), len(evs))                 # the rule took some, not all
+    got, _ = detect.firmware_events(x, CFG, firmware=str(fw))
+    assert got == ref
+
+
 def test_firmware_splits_a_segment_where_the_reference_does():
     # a bump in near digital silence, then a scream breaking in 35 dB louder while the bump's
     # segment is open: the rms split (split_rise) must start the same new segment on both

@@ -322,9 +322,8 @@ def test_hard_negatives_are_checked_and_collected_as_none(capsys):
     assert np.array_equal(X, X2)                       # seeded: a screen can be run again
 
 
-def test_a_cached_run_reports_the_material_the_cache_holds(tmp_path, capsys):
-    # a run from a --cache names the scenes and background minutes the cache was collected
-    # from, not the (default) arguments of this run
+def _tiny_run(tmp_path, *extra):
+    # the trainer from a small random --cache, one round, one validation scene per SNR
     rng = np.random.default_rng(3)
     X = rng.integers(0, 2000, size=(400, detect_model.NSEGF))
     y = np.arange(400) % events.NCLASSES
@@ -333,8 +332,23 @@ def test_a_cached_run_reports_the_material_the_cache_holds(tmp_path, capsys):
              files=np.array([], dtype=str), collected_by="a test", clips=0, siren_minutes=0.0,
              scenes=30, aug_scenes=10, bg_minutes=15.0)
     train_detector.main(["--cache", str(cache), "--real", "", "--cv-folds", "0", "--val-per-snr", "1",
-                         "--val-bg-minutes", "1", "--rounds", "1", "--passes", "0", "--out", str(out),
-                         "--val-cache", str(tmp_path / "v.pkl")])
+                         "--val-bg-minutes", "1", "--rounds", "1", "--out", str(out),
+                         "--val-cache", str(tmp_path / "v.pkl")] + list(extra))
+    return out
+
+
+def test_pin_all_keeps_every_threshold_of_the_table_in_place(tmp_path):
+    from node import detect_table as T
+    out = _tiny_run(tmp_path, "--passes", "1", "--pin-all", "--pin", "conf_glass=90")
+    want = dict({k: T.PARAMS[k] for k in train_detector.THRESHOLDS}, conf_glass=90)
+    assert train_detector.load_table(str(out)).PARAMS == want
+    assert "conf_quiet_glass pinned" in out.read_text()
+
+
+def test_a_cached_run_reports_the_material_the_cache_holds(tmp_path, capsys):
+    # a run from a --cache names the scenes and background minutes the cache was collected
+    # from, not the (default) arguments of this run
+    out = _tiny_run(tmp_path, "--passes", "0")
     head = out.read_text()
     assert "30 + 10 chain-augmented scenes, 15 min background" in head
     assert "holds 30 + 10 scenes and 15 min of background" in capsys.readouterr().err

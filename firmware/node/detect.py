@@ -30,7 +30,9 @@
 #      segment ends before its early decision, conf_mid_<class> for an interim one but
 #      conf_first_<class> at the first (a shot's last decision within its 0.3 s latency budget,
 #      and where a siren's start passes for a scream); conf_switch too right after an event of
-#      another class).
+#      another class; conf_quiet_<class> too while the segment's level has stood less than
+#      quiet_rex above its floor: a quiet crackle or cry is not called glass or a scream on a
+#      confidence that a clear break or scream needs no more than).
 #   4. same-class events within refr frames merge: the record is re-sent with update=1.
 # The numpy/int reference (dsp_reference/detect_model.py) gives identical events.
 from array import array
@@ -140,6 +142,9 @@ class Detector:
         self.conf_short = P["conf_short"]
         self.conf_first = array("i", (101, P["conf_first_gunshot"], P["conf_first_scream"], P["conf_first_glass"]))
         self.conf_switch = P["conf_switch"]
+        # [0]: quiet_rex (class 0 is never reported), [c]: conf_quiet_<class c>
+        self.conf_quiet = array("i", (P["quiet_rex"], P["conf_quiet_gunshot"], P["conf_quiet_scream"],
+                                      P["conf_quiet_glass"]))
         ni = (1 << T.DEPTH) - 1
         self.tree_bytes = ((ni * 11 + 7) >> 3) + ni + 1   # packed (detect_kern.boost)
         off = array("H", bytes(2 * (_NSEGF + 1)))
@@ -468,6 +473,8 @@ class Detector:
             thr = self.conf_short           # a shot that ended before its early decision
         else:
             thr = self.conf_min[c]
+        if self.rexmax < self.conf_quiet[0] and self.conf_quiet[c] > thr:
+            thr = self.conf_quiet[c]        # a quiet segment: its class's quiet threshold too
         if c == 0 or self.conf < thr:
             return None
         if self.conf < self.conf_switch:
