@@ -232,18 +232,32 @@ def test_replay_of_traced_decisions_equals_a_full_run(runs, monkeypatch):
     assert n >= 20 and n_upd >= 3                 # updates too: the merge path (peak, count)
 
 
+def _firmware_copy(tmp_path):
+    import shutil
+    from host_tools import fwrun
+    fw = tmp_path / "firmware"
+    shutil.copytree(fwrun.FIRMWARE, fw, ignore=shutil.ignore_patterns("__pycache__"))
+    return fw
+
+
+def _set_params(fw, values, monkeypatch):
+    # the same PARAMS in the reference (monkeypatched) and in the firmware copy's table file
+    import re
+    path = fw / "node" / "detect_table.py"
+    text = path.read_text()
+    for c, v in values.items():
+        monkeypatch.setitem(detect_table.PARAMS, c, v)
+        text, m = re.subn(r"^    '%s': \d+,$" % c, "    '%s': %d," % (c, v), text, flags=re.M)
+        assert m == 1, c
+    path.write_text(text)
+
+
 def test_firmware_decides_as_the_reference_at_other_thresholds(tmp_path, monkeypatch):
     # the shipped thresholds leave some paths idle (a threshold no answer reaches, or one equal
     # to the threshold it stands apart from): a copy of the firmware whose table holds other
     # thresholds must still give the reference's records
     import random
-    import re
-    import shutil
-    from host_tools import fwrun
-    fw = tmp_path / "firmware"
-    shutil.copytree(fwrun.FIRMWARE, fw, ignore=shutil.ignore_patterns("__pycache__"))
-    path = fw / "node" / "detect_table.py"
-    text = path.read_text()
+    fw = _firmware_copy(tmp_path)
     keys = [k for k in detect_table.PARAMS if k.startswith("conf_")]
     rng = random.Random(8)
     x = np.concatenate([_audio(*s) for s in SCENES])
@@ -254,11 +268,7 @@ def test_firmware_decides_as_the_reference_at_other_thresholds(tmp_path, monkeyp
         thr.update(conf_first_gunshot=(40, 85)[k], conf_mid_gunshot=101)   # the first interim rule at work,
         if k == 0:                                                         # and alone for shots
             thr.update(conf_early=101, conf_short=101, conf_gunshot=101)
-        for c, v in thr.items():
-            monkeypatch.setitem(detect_table.PARAMS, c, v)
-            text, m = re.subn(r"^    '%s': \d+,$" % c, "    '%s': %d," % (c, v), text, flags=re.M)
-            assert m == 1, c
-        path.write_text(text)
+        _set_params(fw, thr, monkeypatch)
         ref = detect.reference_events(x, CFG)
         got, _ = detect.firmware_events(x, CFG, firmware=str(fw))
         assert got == ref, "thresholds %r" % thr
@@ -272,26 +282,15 @@ def test_firmware_holds_quiet_segments_to_their_quiet_threshold_as_the_reference
     # conf_quiet_<class> applies while the segment's level has stood less than quiet_rex above
     # its floor: with a quiet_rex that splits this material's events and every quiet threshold
     # at 101, the events of the quiet segments go and the others stay, in both engines
-    import re
-    import shutil
-    from host_tools import fwrun
     x = np.concatenate([_audio(*s) for s in SCENES])
     feat = int_model.features(x, CFG)
     for c in ("conf_quiet_gunshot", "conf_quiet_scream", "conf_quiet_glass"):
         monkeypatch.setitem(detect_table.PARAMS, c, 0)                     # the rule off
     evs = detect_model.final_events(detect_model.run(feat, CFG))
     rex = sorted(p[3][3] for p in detect_model.trace(feat, CFG))             # the decisions' rexmax
-    fw = tmp_path / "firmware"
-    shutil.copytree(fwrun.FIRMWARE, fw, ignore=shutil.ignore_patterns("__pycache__"))
-    path = fw / "node" / "detect_table.py"
-    text = path.read_text()
-    thr = {"quiet_rex": rex[len(rex) * 3 // 4], "conf_quiet_gunshot": 101, "conf_quiet_scream": 101,
-           "conf_quiet_glass": 101}
-    for c, v in thr.items():
-        monkeypatch.setitem(detect_table.PARAMS, c, v)
-        text, m = re.subn(r"^    '%s': \d+,$" % c, "    '%s': %d," % (c, v), text, flags=re.M)
-        assert m == 1, c
-    path.write_text(text)
+    fw = _firmware_copy(tmp_path)
+    _set_params(fw, {"quiet_rex": rex[len(rex) * 3 // 4], "conf_quiet_gunshot": 101, "conf_quiet_scream": 101,
+                     "conf_quiet_glass": 101}, monkeypatch)
     ref = detect.reference_events(x, CFG)
     kept = detect_model.final_events(ref)
     assert 0 < len(kept) < len(evs), (len(kept), len(evs))                 # the rule took some, not all
