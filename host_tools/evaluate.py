@@ -33,7 +33,7 @@ from dsp_reference import detect_model, metrics
 from dsp_reference import real_clips as rc
 from dsp_reference.scenes import make_background_hours, make_scene
 from host_tools import audio_io, detect, fwrun
-from host_tools.errors import writable_dir
+from host_tools.errors import NodeToolError, writable_dir
 from node import detect_table as T
 from node import events
 
@@ -238,7 +238,12 @@ def esp32_cost(cfg, seconds=COST_SECONDS, seed=COST_SEED, counted=True):
            "alloc_bytes": info["alloc"]}
     if counted:
         from host_tools import bench
-        ic = bench.instruction_estimate(cfg["rate"], cfg["frame"], cfg["hop"])
+        try:
+            ic = bench.instruction_estimate(cfg["rate"], cfg["frame"], cfg["hop"])
+        except NodeToolError as e:          # valgrind there but failing: the timed figure stands
+            ic = None
+            out["instructions_error"] = str(e)
+            _log("instruction count failed, the timed estimate stands: %s" % e)
         if ic is not None:
             out["detector_instructions_per_frame"] = ic["detector_instructions_per_frame"]
             out["est_esp32_cpu_percent_counted"] = ic["detector_est_esp32_cpu_percent"]

@@ -96,3 +96,14 @@ def test_the_app_heap_scan_finds_where_every_larger_heap_starts_everything(monke
     assert r["py"] == {"free_bytes": 16000, "min_heap_k": 155}      # 154 fails: 155 and up all start
     assert r["mpy"] == {"free_bytes": 16000, "min_heap_k": 140}
     assert (139, True) in seen and (153, False) not in seen
+
+
+def test_a_failing_valgrind_leaves_the_timed_cost_standing(monkeypatch):
+    from host_tools import evaluate
+
+    def broken(*a, **k):
+        raise NodeToolError("firmware run failed (icount.py): valgrind: something broke", 1)
+    monkeypatch.setattr(fwrun, "instructions", broken)
+    c = evaluate.esp32_cost(CFG, seconds=2.0)
+    assert c["frames"] > 0 and c["est_esp32_cpu_percent"] > 0
+    assert "est_esp32_cpu_percent_counted" not in c and "something broke" in c["instructions_error"]
