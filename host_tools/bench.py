@@ -71,6 +71,33 @@ def clip_cost(rate, hop, clip_ms=2000):
     return r
 
 
+def _count(*args):
+    return fwrun.instructions("icount.py", [str(a) for a in args])[0]
+
+
+def counted_detector(rate, frame, hop):
+    """Instructions of the calibration loop (cal_loop_instructions) and the detector's per frame
+    on the cost scene, decisions included (detector_instructions_per_frame), each the difference
+    of two runs of host_tools/mp/icount.py, with and without the work, and that share of one
+    ESP32-S3 core (detector_est_esp32_cpu_percent); None without valgrind."""
+    from dsp_reference.scenes import make_scene
+    from host_tools import audio_io, evaluate
+    first = fwrun.instructions("icount.py", ["cal", "0"])
+    if first is None:
+        return None
+    cal = _count("cal", 1) - first[0]
+    geo = [str(rate), str(frame), str(hop)]
+    x = audio_io.to_int16(make_scene(evaluate.COST_SEED, seconds=evaluate.COST_SECONDS, snr_db=10.0).audio)
+    with tempfile.TemporaryDirectory(prefix="sednode-ic-") as d:
+        src = os.path.join(d, "in.raw")
+        np.asarray(x, dtype="<i2").tofile(src)
+        on, text = fwrun.instructions("icount.py", ["det", src] + geo + ["1"])
+        n = int(text.split("frames=")[1].split()[0])
+        det = (on - _count("det", src, *geo, 0)) / n
+    return {"cal_loop_instructions": cal, "detector_instructions_per_frame": det,
+            "detector_est_esp32_cpu_percent": 100.0 * det * fwrun.ESP32_CAL_MS / cal / (1000.0 * hop / rate)}
+
+
 def instruction_estimate(rate, frame, hop, frames=50, decisions=20):
     """The ESP32 estimate from instruction counts (valgrind's callgrind) instead of times.
 
@@ -80,37 +107,25 @@ def instruction_estimate(rate, frame, hop, frames=50, decisions=20):
     host the timed scaling overstates the device's time.  Each figure is the difference of two
     runs of host_tools/mp/icount.py, with and without the work.  Returns a dict (None without
     valgrind): instructions of the calibration loop, of a DSP frame, of the detector per frame
-    (the time-estimate scene, decisions included) and of one classifier decision; ms on an
-    ESP32-S3 (instructions x 271 ms / the loop's instructions) and per cent of one core; the
-    worst frame (DSP + detector + one more decision) in ms against the hop.
+    (counted_detector) and of one classifier decision; ms on an ESP32-S3 (instructions x 271 ms
+    / the loop's instructions) and per cent of one core; the worst frame (DSP + detector + one
+    more decision) in ms against the hop.
     """
-    from dsp_reference.scenes import make_scene
-    from host_tools import audio_io, evaluate
-    geo = [str(rate), str(frame), str(hop)]
-    if fwrun.instructions("icount.py", ["cal", "0"]) is None:
+    out = counted_detector(rate, frame, hop)
+    if out is None:
         return None
-
-    def count(*args):
-        return fwrun.instructions("icount.py", [str(a) for a in args])[0]
-    cal = count("cal", 1) - count("cal", 0)
-    dsp = (count("dsp", *geo, frames) - count("dsp", *geo, 0)) / frames
-    clf = (count("clf", decisions) - count("clf", 0)) / decisions
-    x = audio_io.to_int16(make_scene(evaluate.COST_SEED, seconds=evaluate.COST_SECONDS, snr_db=10.0).audio)
-    with tempfile.TemporaryDirectory(prefix="sednode-ic-") as d:
-        src = os.path.join(d, "in.raw")
-        np.asarray(x, dtype="<i2").tofile(src)
-        on, text = fwrun.instructions("icount.py", ["det", src] + geo + ["1"])
-        n = int(text.split("frames=")[1].split()[0])
-        det = (on - count("det", src, *geo, 0)) / n
+    cal = out["cal_loop_instructions"]
+    geo = [str(rate), str(frame), str(hop)]
+    dsp = (_count("dsp", *geo, frames) - _count("dsp", *geo, 0)) / frames
+    clf = (_count("clf", decisions) - _count("clf", 0)) / decisions
     hop_ms = 1000.0 * hop / rate
-    ms = {k: v * fwrun.ESP32_CAL_MS / cal for k, v in (("dsp", dsp), ("detector", det), ("decision", clf))}
-    return {"cal_loop_instructions": cal, "dsp_instructions_per_frame": dsp,
-            "detector_instructions_per_frame": det, "decision_instructions": clf,
-            "est_esp32_ms_per_hop": ms["dsp"], "est_esp32_cpu_percent": 100.0 * ms["dsp"] / hop_ms,
-            "detector_est_esp32_ms_per_frame": ms["detector"],
-            "detector_est_esp32_cpu_percent": 100.0 * ms["detector"] / hop_ms,
-            "decision_est_esp32_ms": ms["decision"],
-            "worst_frame_est_esp32_ms": ms["dsp"] + ms["detector"] + ms["decision"], "hop_ms": hop_ms}
+    ms = {k: v * fwrun.ESP32_CAL_MS / cal
+          for k, v in (("dsp", dsp), ("detector", out["detector_instructions_per_frame"]), ("decision", clf))}
+    out.update(dsp_instructions_per_frame=dsp, decision_instructions=clf, est_esp32_ms_per_hop=ms["dsp"],
+               est_esp32_cpu_percent=100.0 * ms["dsp"] / hop_ms, detector_est_esp32_ms_per_frame=ms["detector"],
+               decision_est_esp32_ms=ms["decision"],
+               worst_frame_est_esp32_ms=ms["dsp"] + ms["detector"] + ms["decision"], hop_ms=hop_ms)
+    return out
 
 
 _APP_UP = ("import boot\nfrom node import app\na = app.App()\nimport gc\ngc.collect()\n"

@@ -225,8 +225,8 @@ def esp32_cost(cfg, seconds=COST_SECONDS, seed=COST_SEED, counted=True):
     Returns a dict: det_us_per_frame_unix, calib_ms_unix, est_esp32_us_per_frame,
     est_esp32_cpu_percent (share of one core at the hop rate), alloc_bytes (must be 0); with
     counted (and valgrind installed), also est_esp32_cpu_percent_counted from instruction counts
-    (bench.instruction_estimate, the same scene), which a busy machine cannot disturb: a make
-    eval timed beside other work once read 12.4 % where the counts read 1.2 %.
+    (bench.counted_detector, the same scene), which a busy machine cannot disturb: a make eval
+    timed beside other work once read 12.4 % where the counts read 1.2 %.
     """
     x = audio_io.to_int16(make_scene(seed, seconds=seconds, snr_db=10.0).audio)
     _, info = detect.firmware_events(x, cfg, bench=True)
@@ -239,14 +239,14 @@ def esp32_cost(cfg, seconds=COST_SECONDS, seed=COST_SEED, counted=True):
     if counted:
         from host_tools import bench
         try:
-            ic = bench.instruction_estimate(cfg["rate"], cfg["frame"], cfg["hop"])
+            cd = bench.counted_detector(cfg["rate"], cfg["frame"], cfg["hop"])
         except NodeToolError as e:          # valgrind there but failing: the timed figure stands
-            ic = None
+            cd = None
             out["instructions_error"] = str(e)
             _log("instruction count failed, the timed estimate stands: %s" % e)
-        if ic is not None:
-            out["detector_instructions_per_frame"] = ic["detector_instructions_per_frame"]
-            out["est_esp32_cpu_percent_counted"] = ic["detector_est_esp32_cpu_percent"]
+        if cd is not None:
+            out["detector_instructions_per_frame"] = cd["detector_instructions_per_frame"]
+            out["est_esp32_cpu_percent_counted"] = cd["detector_est_esp32_cpu_percent"]
     return out
 
 
