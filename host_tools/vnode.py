@@ -35,13 +35,21 @@ ESP32_HEAP = "160K"           # see docs/virtual_node.md "Heap"
 REBOOT_FILE = ".reboot"       # node/board/unix.py writes it to ask for a restart
 
 
-def micropython_binary():
-    """The unix-port interpreter installed in the venv next to this Python."""
-    cand = [os.path.join(os.path.dirname(sys.executable), "micropython"), shutil.which("micropython")]
-    for c in cand:
+def find_micropython():
+    """Path of the unix-port interpreter: the one in the venv next to this Python, else on PATH;
+    None when there is none."""
+    for c in (os.path.join(os.path.dirname(sys.executable), "micropython"), shutil.which("micropython")):
         if c and os.access(c, os.X_OK):
             return c
-    raise NodeToolError("MicroPython unix port not found (make venv installs it)", EXIT_PORT)
+    return None
+
+
+def micropython_binary():
+    """The unix-port interpreter installed in the venv next to this Python."""
+    found = find_micropython()
+    if not found:
+        raise NodeToolError("MicroPython unix port not found (make venv installs it)", EXIT_PORT)
+    return found
 
 
 def pin_firmware(firmware, prefix="sn-"):
