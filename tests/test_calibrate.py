@@ -2,9 +2,7 @@
 """Field calibration (`sednode calibrate`, host_tools/calibrate.py): the tone measurement on
 made signals, every refusal, and the command against a virtual node hearing a calibrator."""
 import json
-import os
 import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -13,7 +11,7 @@ from host_tools import audio_io, calibrate
 from host_tools.errors import NodeToolError
 
 RATE = 16000
-SEDNODE = os.path.join(os.path.dirname(sys.executable), "sednode")
+from sednode_cli import SEDNODE
 
 
 def _tone(dbfs=-26.0, freq=1000.0, seconds=3.0, noise_dbfs=-75.0, am_db=0.0, seed=1):

@@ -1,10 +1,8 @@
 # SPDX-License-Identifier: MIT
 """Layer 4: `sednode features` and `sednode demo` end to end."""
 import json
-import os
 import struct
 import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -12,7 +10,7 @@ import pytest
 from dsp_reference import signals
 from host_tools import audio_io
 
-SEDNODE = os.path.join(os.path.dirname(sys.executable), "sednode")
+from sednode_cli import SEDNODE
 
 
 def run(*args, timeout=300):

@@ -1,9 +1,7 @@
 # SPDX-License-Identifier: MIT
 """The link commands end to end (in-process `sednode ...`), against the virtual node."""
 import json
-import os
 import subprocess
-import sys
 import wave
 
 import numpy as np
@@ -13,7 +11,7 @@ from host_tools import audio_io, cli, stream as hstream
 from host_tools.errors import EXIT_PORT, EXIT_USAGE
 
 pytestmark = pytest.mark.vnode
-SEDNODE = os.path.join(os.path.dirname(sys.executable), "sednode")
+from sednode_cli import SEDNODE
 
 
 def run(capsys, *argv):

@@ -6,14 +6,13 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 
 import pytest
 
 from host_tools import cli, deploy
 from host_tools.vnode import VirtualNode
 
-SEDNODE = os.path.join(os.path.dirname(sys.executable), "sednode")
+from sednode_cli import SEDNODE
 
 
 def run(capsys, *argv):

@@ -6,7 +6,6 @@ Runs against the virtual node by default, against a real board with --node-port.
 import os
 import shutil
 import subprocess
-import sys
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -15,7 +14,7 @@ from host_tools import cli
 from host_tools.errors import EXIT_FAIL
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SEDNODE = os.path.join(os.path.dirname(sys.executable), "sednode")
+from sednode_cli import SEDNODE
 
 
 def test_hil_default_suite_passes(node_port, tmp_path, capsys):

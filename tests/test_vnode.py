@@ -1,9 +1,7 @@
 # SPDX-License-Identifier: MIT
 """The virtual node itself: `sednode sim`, persistent flash, reboot, WAV audio."""
-import os
 import signal
 import subprocess
-import sys
 import time
 
 import numpy as np
@@ -14,7 +12,7 @@ from host_tools.link import Link
 from host_tools.vnode import VirtualNode, run_firmware
 
 pytestmark = pytest.mark.vnode
-SEDNODE = os.path.join(os.path.dirname(sys.executable), "sednode")
+from sednode_cli import SEDNODE
 
 
 def _sim(*args, **kw):
