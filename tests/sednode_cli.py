@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
-"""What the CLI tests share: the `sednode` command of this environment (every test that runs it), and `sednode events`
-run against a port (tests/test_evlog.py, test_clips.py, test_miccheck.py)."""
+"""What the CLI tests share: the `sednode` command of this environment (every test that runs
+it), and `sednode events` run against a port (tests/test_evlog.py, test_clips.py,
+test_miccheck.py)."""
 import json
 import os
 import subprocess
