@@ -149,7 +149,7 @@ def app_heap(top_k=160, floor_k=100):
     v = int(subprocess.run([vnode.micropython_binary(), "-c", "import sys; print(sys.implementation._mpy)"],
                            capture_output=True, text=True, timeout=60).stdout)
     with tempfile.TemporaryDirectory(prefix="sednode-mpy-") as mpy_fw:
-        deploy.stage_firmware(deploy.FIRMWARE, mpy_fw, deploy.MPY_ARCH[v >> 10])
+        deploy.stage_firmware(deploy.FIRMWARE, mpy_fw, deploy.mpy_format(v)[2])
         for form, fw in (("py", deploy.FIRMWARE), ("mpy", mpy_fw)):
             ok, free = up(top_k, fw)
             m = top_k if ok else None

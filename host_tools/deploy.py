@@ -4,9 +4,10 @@
 compiled by mpy-cross for the node's architecture), checks every file on the node byte for
 byte (SHA-256 computed on the node) and restarts the app.
 
-The copy is made from a staging folder that holds only the firmware's own files (its .py files,
-or with --mpy node/'s compiled), so CPython's bytecode caches in `firmware/` never reach the board.  mpremote is run with `resume` (no soft
-reset before the copy): it interrupts the app, which is what the virtual node needs too."""
+The copy is made from a staging folder that holds only the firmware's own files (its .py
+files, or with --mpy node/'s compiled), so CPython's bytecode caches in `firmware/` never reach
+the board.  mpremote is run with `resume` (no soft reset before the copy): it interrupts the
+app, which is what the virtual node needs too."""
 import hashlib
 import os
 import shutil
@@ -108,6 +109,12 @@ def node_mpy(port):
     if v < 0:
         raise NodeToolError("%s: the node's MicroPython does not say which .mpy files it loads "
                             "(no sys.implementation._mpy); deploy without --mpy" % port, EXIT_FAIL)
+    return mpy_format(v)
+
+
+def mpy_format(v):
+    """(major, sub, arch) of a MicroPython's sys.implementation._mpy value (arch: mpy-cross's
+    -march name, None without a native code emitter)."""
     a = v >> 10
     return v & 0xFF, (v >> 8) & 3, MPY_ARCH[a] if a < len(MPY_ARCH) else None
 
