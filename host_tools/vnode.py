@@ -33,6 +33,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIRMWARE = os.path.join(ROOT, "firmware")
 ESP32_HEAP = "160K"           # see docs/virtual_node.md "Heap"
 REBOOT_FILE = ".reboot"       # node/board/unix.py writes it to ask for a restart
+PIN_OWNER = "owner"           # pin_firmware: the pid of the process that made the pin folder
 
 
 def find_micropython():
@@ -62,10 +63,45 @@ def pin_firmware(firmware, prefix="sn-"):
     72 KB at the REPL that this checkout freed).  On a board the path is fixed (node/...);
     with the link it is fixed here too, and short."""
     tmp = "/tmp" if os.path.isdir("/tmp") and os.access("/tmp", os.W_OK) else None
+    sweep_pins(tmp or tempfile.gettempdir(), prefix)
     d = tempfile.mkdtemp(prefix=prefix, dir=tmp)
+    with open(os.path.join(d, PIN_OWNER), "w") as f:
+        f.write(str(os.getpid()))
     link = os.path.join(d, "fw")
     os.symlink(os.path.abspath(firmware), link)
     return d, link
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:                   # someone else's process: alive
+        pass
+    return True
+
+
+def sweep_pins(tmp, prefix="sn-"):
+    """Remove the pin folders (pin_firmware) whose owner process is gone: a virtual node killed
+    outright (SIGKILL, a power cut of the host) cannot remove its own.  A folder without an
+    owner file (being made, or not ours) is left alone; returns how many were removed."""
+    n = 0
+    try:
+        names = [e for e in os.listdir(tmp) if e.startswith(prefix)]
+    except OSError:
+        return 0
+    for name in names:
+        d = os.path.join(tmp, name)
+        try:
+            with open(os.path.join(d, PIN_OWNER)) as f:
+                pid = int(f.read().strip() or 0)
+        except (OSError, ValueError):
+            continue
+        if pid > 0 and not _alive(pid):
+            shutil.rmtree(d, ignore_errors=True)
+            n += not os.path.exists(d)
+    return n
 
 
 def node_env(link, **extra):

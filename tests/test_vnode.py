@@ -1,7 +1,9 @@
 # SPDX-License-Identifier: MIT
 """The virtual node itself: `sednode sim`, persistent flash, reboot, WAV audio."""
+import os
 import signal
 import subprocess
+import tempfile
 import time
 
 import numpy as np
@@ -9,7 +11,7 @@ import pytest
 
 from host_tools import audio_io, stream as hstream
 from host_tools.link import Link
-from host_tools.vnode import VirtualNode, run_firmware
+from host_tools.vnode import PIN_OWNER, VirtualNode, run_firmware
 
 pytestmark = pytest.mark.vnode
 from sednode_cli import SEDNODE
@@ -64,14 +66,32 @@ def test_flash_dir_survives_kill_and_restart(tmp_path):
         p.kill()
         p.wait(10)
     assert (flash / "config.json").exists()
+    dead = _pins_of(p.pid)
+    assert len(dead) == 1                            # the killed node could not remove its pin folder
     p, port = _sim("--flash", str(flash))
     try:
         with Link.open(port) as lk:
             assert lk.info["uid"] == uid
             assert lk.config_get()["site"] == "pole-42"
+        assert not os.path.exists(dead[0])           # the next node swept it
+        assert len(_pins_of(p.pid)) == 1
     finally:
         p.send_signal(signal.SIGINT)
         p.wait(10)
+    assert not _pins_of(p.pid)                       # a node stopped by Ctrl-C removes its own
+
+
+def _pins_of(pid):
+    """The pin folders (vnode.pin_firmware) whose owner file names pid."""
+    tmp = "/tmp" if os.path.isdir("/tmp") else tempfile.gettempdir()
+    out = []
+    for name in os.listdir(tmp):
+        owner = os.path.join(tmp, name, PIN_OWNER)
+        if name.startswith("sn-") and os.path.exists(owner):
+            with open(owner) as f:
+                if f.read().strip() == str(pid):
+                    out.append(os.path.join(tmp, name))
+    return out
 
 
 def test_reboot_restarts_node():
