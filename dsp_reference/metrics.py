@@ -20,6 +20,8 @@ Conventions for empty denominators (no division by zero anywhere):
 import math
 from collections import defaultdict
 
+import numpy as np
+
 EPS = 1e-9
 
 
@@ -217,6 +219,34 @@ def aggregate(results, classes=None):
     names = list(classes) if classes is not None else sorted(tot)
     return {"classes": {c: scores(*tot[c]) for c in names}, "overall": scores(otp, ofp, ofn, osub),
             "n_scenes": len(results)}
+
+
+def bootstrap_interval(results, classes, n_boot=2000, conf=0.95, seed=0):
+    """Percentile-bootstrap intervals of each class's pooled F1 and error rate over scenes.
+
+    results: evaluate() results, one per scene.  Each replicate draws len(results) scenes with
+    replacement, sums their counts and scores them as aggregate() does (the empty-case
+    conventions above included), so an interval says how much the pooled figure owes to which
+    scenes happened to be drawn.  Deterministic for a seed.  Returns {class: {"f1": [lo, hi],
+    "error_rate": [lo, hi]}}, or {} for no results."""
+    import numpy as np
+    if not results:
+        return {}
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(results), size=(n_boot, len(results)))
+    lo_q, hi_q = 100 * (1 - conf) / 2, 100 * (1 + conf) / 2
+    out = {}
+    for c in classes:
+        k = np.array([[r["classes"][c][f] for f in ("tp", "fp", "fn")] for r in results], dtype=float)
+        tp, fp, fn = (k[:, j][idx].sum(axis=1) for j in range(3))
+        p = np.where(tp + fp > 0, tp / np.maximum(tp + fp, 1), np.where(fn == 0, 1.0, 0.0))
+        r = np.where(tp + fn > 0, tp / np.maximum(tp + fn, 1), np.where(fp == 0, 1.0, 0.0))
+        f1 = np.where(p + r > 0, 2 * p * r / np.maximum(p + r, 1e-12), 0.0)
+        n = tp + fn
+        er = np.where(n > 0, (fn + fp) / np.maximum(n, 1), fn + fp)
+        out[c] = {"f1": [float(np.percentile(f1, lo_q)), float(np.percentile(f1, hi_q))],
+                  "error_rate": [float(np.percentile(er, lo_q)), float(np.percentile(er, hi_q))]}
+    return out
 
 
 def by_snr(scenes, classes, collar_s=0.5, snr_key="snr_db"):

@@ -17,8 +17,10 @@ Parts:
   * cost: detector time per frame on the unix port, scaled to an ESP32-S3 by the viper
     calibration loop timed in the same run, and its instruction count scaled by the loop's
     (valgrind; the target reads the count when there is one) (esp32_cost()).
-The full run has 40 scenes per SNR and 4 h of background (20 and 2 h up to the seventh detector
-version: the larger sets contain the smaller, same seeds).  Evaluation seeds (EVAL_SEED0...) are disjoint from the training seeds of
+The full run has 100 scenes per SNR (40 up to the seventeenth detector version, 20 up to the
+seventh) and 24 h of background (4 h, 2 h before): the larger sets contain the smaller, same
+seeds.  Each SNR row carries percentile-bootstrap intervals of its F1 and error rate over its
+scenes (metrics.bootstrap_interval).  Evaluation seeds (EVAL_SEED0...) are disjoint from the training seeds of
 dsp_reference/train_detector.py.
 """
 import json
@@ -45,7 +47,7 @@ SNRS = (0, 5, 10, 15, 20, 30)
 EVAL_SEED0 = 1000
 COST_SEED, COST_SECONDS = EVAL_SEED0 + 7, 20.0     # the scene the detector's cost is measured on
 BG_SEED = 4242
-FULL = {"scenes_per_snr": 40, "seconds": 30.0, "fw_scenes": 6, "hours": 24.0, "real": True}
+FULL = {"scenes_per_snr": 100, "seconds": 30.0, "fw_scenes": 6, "hours": 24.0, "real": True}
 QUICK = {"scenes_per_snr": 2, "seconds": 20.0, "fw_scenes": 1, "hours": 0.05, "real": False}
 TARGETS = {"f1_min_snr_ge_10": 0.95, "er_max_snr_ge_10": 0.10, "f1_min_snr_5": 0.80, "fa_per_hour_max": 1.0,
            "real_recall_min": 0.9, "real_negative_fp_max": 0.05, "latency_max_s": 0.3, "cpu_percent_max": 5.0}
@@ -92,6 +94,7 @@ def benchmark(cfg, opts, procs=2):
         res = pool.map(_ref_events, jobs)
     per_scene, pairs, lat = [], [], {c: [] for c in CLASSES}
     all_ref, all_est, shots, hi = [], [], [], []
+    cells = {}                                 # SNR: the scenes' evaluate() results
     offset = 0.0
     for seed, snr, recs, labels, confs, bg in res:
         est = detect.to_dicts(recs, cfg)
@@ -104,6 +107,7 @@ def benchmark(cfg, opts, procs=2):
             if ref[i]["class"] == "gunshot":
                 shots.append((ref[i]["n_shots"], est[j].get("shots")))
         pairs.append((ref, est))
+        cells.setdefault(snr, []).append(ev)
         hi += [ev] if snr >= 10 else []
         per_scene.append({"seed": seed, "snr_db": snr, "background": bg, "n_ref": len(ref), "n_est": len(est),
                           "tp": ev["overall"]["tp"], "fp": ev["overall"]["fp"], "fn": ev["overall"]["fn"]})
@@ -118,6 +122,7 @@ def benchmark(cfg, opts, procs=2):
             "by_snr": {str(int(k)): v for k, v in sorted(snr.items(), key=lambda kv: (kv[0] is None, kv[0] or 0))
                        if k is not None},
             "pooled_snr_ge_10": metrics.aggregate(hi, CLASSES) if hi else None,
+            "by_snr_ci95": {str(int(k)): metrics.bootstrap_interval(v, CLASSES) for k, v in sorted(cells.items())},
             "confusion": conf, "latency": {c: _lat_summary(v) for c, v in lat.items()},
             "shot_count": {"n": int(len(sh)), "exact": float(np.mean(sh[:, 0] == sh[:, 1])) if len(sh) else None,
                            "bursts_exact": float(np.mean((sh[:, 0] == sh[:, 1])[sh[:, 0] > 1]))
@@ -305,13 +310,18 @@ def report_md(res):
          "## Synthetic benchmark (500 ms onset collar)", "",
          "%d scenes of %.0f s, one SNR per scene, all backgrounds, confusers mixed in." % (b["n_scenes"],
                                                                                          b["seconds_per_scene"]), "",
-         "| SNR dB | class | n | P | R | F1 | ER |", "|---|---|---|---|---|---|---|"]
+         "F1 and ER 95 %: percentile-bootstrap intervals over the SNR's scenes (2,000 draws of as many "
+         "scenes, with replacement): how far the figure could move on another draw of scenes.", "",
+         "| SNR dB | class | n | P | R | F1 | F1 95 % | ER | ER 95 % |", "|---|---|---|---|---|---|---|---|---|"]
+    cis = b.get("by_snr_ci95", {})
     for s, g in b["by_snr"].items():
         for c in CLASSES:
             k = g["classes"][c]
-            L.append("| %s | %s | %d | %s | %s | %s | %s |" % (s, c, k["n_ref"], _fmt(k["precision"]),
-                                                               _fmt(k["recall"]), _fmt(k["f1"]),
-                                                               _fmt(k["error_rate"])))
+            ci = cis.get(s, {}).get(c)
+            L.append("| %s | %s | %d | %s | %s | %s | %s | %s | %s |" % (
+                s, c, k["n_ref"], _fmt(k["precision"]), _fmt(k["recall"]), _fmt(k["f1"]),
+                "%.3f–%.3f" % tuple(ci["f1"]) if ci else "–", _fmt(k["error_rate"]),
+                "%.3f–%.3f" % tuple(ci["error_rate"]) if ci else "–"))
     hi = b.get("pooled_snr_ge_10")
     if hi:
         L += ["", "The SNRs of 10 dB and above pooled (the targets are judged by the stricter reading, every "

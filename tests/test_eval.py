@@ -40,6 +40,11 @@ def test_numbers_are_consistent(result):
         rows = [g["classes"][c] for s, g in b["by_snr"].items() if int(s) >= 10]
         assert [hi["classes"][c][k] for k in ("n_ref", "tp", "fp")] == \
             [sum(r[k] for r in rows) for k in ("n_ref", "tp", "fp")]
+    for s, g in b["by_snr"].items():                      # each row's interval holds its pooled figure
+        for c in evaluate.CLASSES:
+            ci, k = b["by_snr_ci95"][s][c], g["classes"][c]
+            assert ci["f1"][0] - 1e-9 <= k["f1"] <= ci["f1"][1] + 1e-9
+            assert ci["error_rate"][0] - 1e-9 <= k["error_rate"] <= ci["error_rate"][1] + 1e-9
     fa = res["false_alarms"]
     assert fa["hours"] == pytest.approx(2 / 60.0)        # whole 60 s chunks
     assert fa["per_hour"] == pytest.approx(fa["false_alarms"] / fa["hours"])

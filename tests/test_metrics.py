@@ -121,6 +121,32 @@ def test_by_snr_groups_references_and_scene_false_alarms():
     assert res[20]["classes"]["scream"]["fp"] == 0
 
 
+def test_bootstrap_interval_of_hand_made_scenes():
+    hit = evaluate([ev("gunshot", 1.0)], [ev("gunshot", 1.1)], ["gunshot"])          # tp 1
+    miss = evaluate([ev("gunshot", 1.0)], [], ["gunshot"])                           # fn 1
+    ghost = evaluate([], [ev("gunshot", 3.0)], ["gunshot"])                          # fp 1
+    # every scene perfect: no replicate can differ
+    ci = M.bootstrap_interval([hit] * 30, ["gunshot"])["gunshot"]
+    assert ci["f1"] == [1.0, 1.0] and ci["error_rate"] == [0.0, 0.0]
+    # 9 hits, 1 miss: pooled F1 18/19 = 0.947; a replicate has 0..10 misses of 10 scenes
+    scenes = [hit] * 9 + [miss]
+    ci = M.bootstrap_interval(scenes, ["gunshot"], n_boot=4000)["gunshot"]
+    pooled = aggregate(scenes)["classes"]["gunshot"]
+    assert ci["f1"][0] < pooled["f1"] <= ci["f1"][1]
+    assert ci["f1"][1] == 1.0                          # P(no miss drawn) = 0.9**10 = 0.35
+    assert 0.75 < ci["f1"][0] < 0.9                    # 3 misses (F1 7/8.5 = 0.82) is inside the 2.5 %
+    assert ci["error_rate"][0] == 0.0 and 0.2 <= ci["error_rate"][1] <= 0.4
+    # more scenes, same rates: a narrower interval; same seed: the same interval
+    wide = M.bootstrap_interval(scenes, ["gunshot"])["gunshot"]["f1"]
+    narrow = M.bootstrap_interval(scenes * 10, ["gunshot"])["gunshot"]["f1"]
+    assert narrow[1] - narrow[0] < wide[1] - wide[0]
+    assert M.bootstrap_interval(scenes, ["gunshot"]) == M.bootstrap_interval(scenes, ["gunshot"])
+    # a ghost counts as an error even in a replicate with no references (raw count, as scores())
+    ci = M.bootstrap_interval([ghost] * 5, ["gunshot"])["gunshot"]
+    assert ci["f1"] == [0.0, 0.0] and ci["error_rate"] == [5.0, 5.0]
+    assert M.bootstrap_interval([], ["gunshot"]) == {}
+
+
 def test_poisson_interval_matches_published_exact_limits():
     # Garwood limits (e.g. the chi-square table: 0 -> 0-3.689, 1 -> 0.0253-5.572, 7 -> 2.814-14.42)
     assert M.poisson_interval(0) == (0.0, pytest.approx(3.6889, abs=1e-3))
