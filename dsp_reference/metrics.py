@@ -229,7 +229,6 @@ def bootstrap_interval(results, classes, n_boot=2000, conf=0.95, seed=0):
     conventions above included), so an interval says how much the pooled figure owes to which
     scenes happened to be drawn.  Deterministic for a seed.  Returns {class: {"f1": [lo, hi],
     "error_rate": [lo, hi]}}, or {} for no results."""
-    import numpy as np
     if not results:
         return {}
     rng = np.random.default_rng(seed)
