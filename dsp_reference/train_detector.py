@@ -74,6 +74,8 @@ VAL_BG_MINUTES = 1440.0  # validation background: at 60 min a false-alarm rate o
 VAL_PER_SNR = 100        # validation scenes per SNR (40 up to the seventeenth version: a cell of ~50
                          # events moves by several hundredths with the draw of scenes)
 LATENCY_WEIGHT = 0.2     # ... + this x share of matched gunshots reported within 0.3 s of the onset
+F1_MIN_SNR = None        # --f1-min-snr: the objective's mean F1 over the validation scenes at this SNR
+#                          and above only (None: every scene; the 0 dB cells have no target)
 FA_CAP = None            # --fa-cap: false alarms per hour on the validation background that no gain
 #                          elsewhere buys (validate(); None for the shipped table: only the weight)
 OUT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "firmware", "node",
@@ -571,7 +573,7 @@ def _val_run(kind, i):
     est = detect.to_dicts(detect_model.replay(pts, CFG, _VAL["model"]), CFG)
     if kind == "bg":
         return len(est), _VAL["bg"][i][1]
-    ref = [{"class": l["class"], "onset_s": l["onset_s"], "offset_s": l["offset_s"]}
+    ref = [{"class": l["class"], "onset_s": l["onset_s"], "offset_s": l["offset_s"], "snr_db": l["snr_db"]}
            for l in _VAL["scenes"][i][1]]
     return ref, est
 
@@ -589,7 +591,9 @@ def validate(thr):
     finally:
         T.PARAMS.update(keep)
     res = [metrics.evaluate(r, e, CLASSES) for r, e in pairs]
-    agg = metrics.aggregate(res, CLASSES)
+    lo = _VAL.get("f1_min_snr")
+    agg = metrics.aggregate([v for v, (r, _) in zip(res, pairs)
+                             if lo is None or (r and r[0]["snr_db"] >= lo)], CLASSES)
     v = {"per": {c: agg["classes"][c]["f1"] for c in CLASSES}, "real": None}
     v["f1"] = float(np.mean(list(v["per"].values())))
     v["fah"] = 3600.0 * sum(b[0] for b in bg) / sum(b[1] for b in bg)
@@ -658,7 +662,8 @@ def validation_points(val_per_snr, val_bg_minutes, procs=2, cache=None):
 
 
 def tune_thresholds(model, val_per_snr, val_bg_minutes, clips=None, cv=None, folds=CV_FOLDS, procs=2,
-                    fa_weight=FA_WEIGHT, passes=SEARCH_PASSES, val_cache=None, pinned=None, fa_cap=FA_CAP):
+                    fa_weight=FA_WEIGHT, passes=SEARCH_PASSES, val_cache=None, pinned=None, fa_cap=FA_CAP,
+                    f1_min_snr=F1_MIN_SNR):
     """Coordinate search of the confidence thresholds on held-out synthetic scenes and, when
     given, the real clips scored out of fold (clips from real_clip_points, cv from
     cv_models), weighing a false alarm per hour by fa_weight and, with fa_cap, putting every
@@ -668,6 +673,7 @@ def tune_thresholds(model, val_per_snr, val_bg_minutes, clips=None, cv=None, fol
     Returns (thresholds, validate() scores at them)."""
     _VAL["fa_weight"] = fa_weight
     _VAL["fa_cap"] = fa_cap
+    _VAL["f1_min_snr"] = f1_min_snr
     _VAL["scenes"], _VAL["bg"] = validation_points(val_per_snr, val_bg_minutes, procs, val_cache)
     _VAL["clips"] = [(c, real_clips.fold_of(f, folds), pts, st, f) for c, f, pts, st in clips] if cv else None
     _VAL["model"] = model
@@ -785,6 +791,9 @@ def main(argv=None):
                     "are collected, not to an existing --cache)")
     ap.add_argument("--fa-weight", type=float, default=FA_WEIGHT,
                     help="threshold objective: weight of a false alarm per hour against mean F1")
+    ap.add_argument("--f1-min-snr", type=float, default=F1_MIN_SNR,
+                    help="threshold objective: mean F1 over the validation scenes at this SNR and above "
+                    "only (default: every scene)")
     ap.add_argument("--fa-cap", type=float, default=FA_CAP,
                     help="threshold search: false alarms per hour on the validation background that no gain "
                     "elsewhere may buy (default: none, only --fa-weight)")
@@ -838,7 +847,7 @@ def main(argv=None):
         cvf = cv_models(Xs, ys, Xr, yr, files, a.cv_folds, a.real_weight, boost)
     thr, best = tune_thresholds(model, a.val_per_snr, a.val_bg_minutes, clips, cvf, a.cv_folds,
                                 fa_weight=a.fa_weight, passes=a.passes, val_cache=a.val_cache, pinned=pinned,
-                                fa_cap=a.fa_cap)
+                                fa_cap=a.fa_cap, f1_min_snr=a.f1_min_snr)
     cv = best["real"]
     stats = "%d samples (%s), %d + %d chain-augmented scenes, %s%g min background%s, %d real-clip rows " \
             "(weight %g), train acc %.3f;\n# thresholds %s from %d validation scenes + %g min (val F1 %s, %.1f FA/h, " \

@@ -298,6 +298,28 @@ def test_threshold_search_keeps_pinned_thresholds_and_the_false_alarm_cap(monkey
     assert v["objective"] < -10
 
 
+def test_the_objective_can_leave_the_quiet_scenes_out(monkeypatch):
+    # validate() on made-up replays: a 0 dB scene whose shot is missed and a 10 dB scene whose
+    # shot is found; --f1-min-snr 5 scores the gunshot F1 on the 10 dB scene alone
+    def ev(on, snr=None):
+        return dict({"class": "gunshot", "onset_s": on, "offset_s": on + 0.2}, **({"snr_db": snr} if snr is not None else {}))
+    replays = {("scene", 0): ([ev(2.0, 0.0)], []), ("scene", 1): ([ev(3.0, 10.0)], [dict(ev(3.05), report_s=3.2)]),
+               ("bg", 0): (0, 3600.0)}
+    monkeypatch.setattr(train_detector, "_val_run", lambda kind, i: replays[(kind, i)])
+    monkeypatch.setitem(train_detector._VAL, "scenes", [None, None])
+    monkeypatch.setitem(train_detector._VAL, "bg", [None])
+    monkeypatch.setitem(train_detector._VAL, "clips", None)
+    monkeypatch.setitem(train_detector._VAL, "fa_weight", 0.03)
+    monkeypatch.setitem(train_detector._VAL, "fa_cap", None)
+    monkeypatch.setitem(train_detector._VAL, "f1_min_snr", None)
+    every = train_detector.validate({})
+    assert every["per"]["gunshot"] == pytest.approx(2 / 3)      # 1 found, 1 missed
+    monkeypatch.setitem(train_detector._VAL, "f1_min_snr", 5.0)
+    loud = train_detector.validate({})
+    assert loud["per"]["gunshot"] == 1.0 and loud["objective"] > every["objective"]
+    assert loud["gun_fast"] == every["gun_fast"] == 1.0        # latency still from every scene
+
+
 def test_pins_are_checked(capsys):
     ap = train_detector.argparse.ArgumentParser()
     assert train_detector.parse_pins(["conf_mid_scream=101", "conf_glass=90"], ap) == {
