@@ -236,15 +236,10 @@ def bootstrap_interval(results, classes, n_boot=2000, conf=0.95, seed=0):
     lo_q, hi_q = 100 * (1 - conf) / 2, 100 * (1 + conf) / 2
     out = {}
     for c in classes:
-        k = np.array([[r["classes"][c][f] for f in ("tp", "fp", "fn")] for r in results], dtype=float)
-        tp, fp, fn = (k[:, j][idx].sum(axis=1) for j in range(3))
-        p = np.where(tp + fp > 0, tp / np.maximum(tp + fp, 1), np.where(fn == 0, 1.0, 0.0))
-        r = np.where(tp + fn > 0, tp / np.maximum(tp + fn, 1), np.where(fp == 0, 1.0, 0.0))
-        f1 = np.where(p + r > 0, 2 * p * r / np.maximum(p + r, 1e-12), 0.0)
-        n = tp + fn
-        er = np.where(n > 0, (fn + fp) / np.maximum(n, 1), fn + fp)
-        out[c] = {"f1": [float(np.percentile(f1, lo_q)), float(np.percentile(f1, hi_q))],
-                  "error_rate": [float(np.percentile(er, lo_q)), float(np.percentile(er, hi_q))]}
+        k = np.array([[r["classes"][c][f] for f in ("tp", "fp", "fn")] for r in results], dtype=np.int64)
+        reps = [scores(*map(int, row)) for row in k[idx].sum(axis=1)]     # one pooled count per draw
+        out[c] = {m: [float(np.percentile([v[m] for v in reps], q)) for q in (lo_q, hi_q)]
+                  for m in ("f1", "error_rate")}
     return out
 
 
