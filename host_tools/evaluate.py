@@ -93,7 +93,7 @@ def benchmark(cfg, opts, procs=2):
     with Pool(procs) as pool:
         res = pool.map(_ref_events, jobs)
     per_scene, pairs, lat = [], [], {c: [] for c in CLASSES}
-    all_ref, all_est, shots, hi = [], [], [], []
+    all_ref, all_est, shots = [], [], []
     cells = {}                                 # SNR: the scenes' evaluate() results
     offset = 0.0
     for seed, snr, recs, labels, confs, bg in res:
@@ -108,7 +108,6 @@ def benchmark(cfg, opts, procs=2):
                 shots.append((ref[i]["n_shots"], est[j].get("shots")))
         pairs.append((ref, est))
         cells.setdefault(snr, []).append(ev)
-        hi += [ev] if snr >= 10 else []
         per_scene.append({"seed": seed, "snr_db": snr, "background": bg, "n_ref": len(ref), "n_est": len(est),
                           "tp": ev["overall"]["tp"], "fp": ev["overall"]["fp"], "fn": ev["overall"]["fn"]})
         all_ref += [dict(r, onset_s=r["onset_s"] + offset) for r in ref]
@@ -117,6 +116,7 @@ def benchmark(cfg, opts, procs=2):
     agg = metrics.aggregate([metrics.evaluate(r, e, CLASSES) for r, e in pairs], CLASSES)
     snr = metrics.by_snr(pairs, CLASSES)
     conf = metrics.confusion_matrix(all_ref, all_est, CLASSES)
+    hi = [ev for k, v in sorted(cells.items()) if k >= 10 for ev in v]
     sh = np.array(shots, dtype=float) if shots else np.zeros((0, 2))
     return {"n_scenes": len(jobs), "seconds_per_scene": opts["seconds"], "overall": agg,
             "by_snr": {str(int(k)): v for k, v in sorted(snr.items(), key=lambda kv: (kv[0] is None, kv[0] or 0))
