@@ -11,7 +11,6 @@ Prints a table and writes bench/latest.json.
 """
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -146,10 +145,8 @@ def app_heap(top_k=160, floor_k=100):
             w = vnode.run_firmware(_APP_UP, d, "%dK" % k, firmware=firmware).stdout.split()
         return (w[w.index("UP") + 1] == "True", int(w[w.index("UP") + 2])) if "UP" in w else (False, None)
     out = {"heap_k": top_k}
-    v = int(subprocess.run([vnode.micropython_binary(), "-c", "import sys; print(sys.implementation._mpy)"],
-                           capture_output=True, text=True, timeout=60).stdout)
     with tempfile.TemporaryDirectory(prefix="sednode-mpy-") as mpy_fw:
-        deploy.stage_firmware(deploy.FIRMWARE, mpy_fw, deploy.mpy_format(v)[2])
+        deploy.stage_firmware(deploy.FIRMWARE, mpy_fw, deploy.mpy_format(vnode.unix_mpy())[2])
         for form, fw in (("py", deploy.FIRMWARE), ("mpy", mpy_fw)):
             ok, free = up(top_k, fw)
             m = top_k if ok else None

@@ -53,6 +53,13 @@ def micropython_binary():
     return found
 
 
+def unix_mpy():
+    """sys.implementation._mpy of the unix port: the .mpy files it loads (deploy.mpy_format)."""
+    r = subprocess.run([micropython_binary(), "-c", "import sys; print(sys.implementation._mpy)"],
+                       capture_output=True, text=True, timeout=60)
+    return int(r.stdout)
+
+
 def pin_firmware(firmware, prefix="sn-"):
     """A symlink to the firmware folder at a path of fixed length, /tmp/sn-XXXXXXXX/fw;
     returns (the folder to remove afterwards, the link).
