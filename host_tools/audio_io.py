@@ -2,7 +2,8 @@
 """WAV input/output and resampling for the host tools (numpy only).
 
 read_wav accepts PCM 8/16/24/32-bit and IEEE float 32/64-bit, mono or multi-channel,
-plain or WAVE_FORMAT_EXTENSIBLE, 8-48 kHz.  Anything else raises NodeToolError with a
+plain or WAVE_FORMAT_EXTENSIBLE, at any sample rate from 1 kHz to 768 kHz (a field recorder's
+96 or 192 kHz as well as a phone's 8 kHz).  Anything else raises NodeToolError with a
 one-line reason.  load_for_node() returns int16 mono at the node's rate.
 """
 import os
@@ -13,7 +14,7 @@ import numpy as np
 
 from host_tools.errors import NodeToolError
 
-MIN_RATE, MAX_RATE = 8000, 48000
+MIN_RATE, MAX_RATE = 1000, 768000     # beyond them a header is more likely corrupt than real
 _PCM, _FLOAT, _EXT = 1, 3, 0xFFFE
 
 
@@ -109,6 +110,10 @@ def resample(x, src, dst, half_taps=32):
         return x.copy()
     nout = int(round(len(x) * dst / src))
     cutoff = min(1.0, dst / src) * 0.95          # relative to the input Nyquist
+    # the window spans half_taps input samples a side up to a 3:1 decimation (48 kHz to the node's
+    # 16 kHz); a larger ratio widens it in proportion, so that it spans as many output samples
+    # and the stopband holds (192 kHz with 32 taps let a 12 kHz tone alias at -27 dB)
+    half_taps = max(half_taps, int(np.ceil(half_taps * src / (3.0 * dst))))
     t = np.arange(nout) * (src / dst)            # output instants in input samples
     base = np.floor(t).astype(np.int64)
     frac = t - base

@@ -58,7 +58,7 @@ def test_features_json_same_for_both_engines(street_wav):
 
 
 @pytest.mark.parametrize("rate,bits,channels,fmt", [(44100, 24, 2, 1), (8000, 16, 1, 1), (48000, 32, 1, 1),
-                                                    (22050, 32, 2, 3)])
+                                                    (22050, 32, 2, 3), (96000, 24, 2, 1), (192000, 32, 1, 3)])
 def test_any_wav_is_resampled_to_the_node_rate(tmp_path, rate, bits, channels, fmt):
     t = np.arange(rate) / rate
     p = str(tmp_path / "in.wav")
@@ -82,6 +82,31 @@ def test_malformed_wav_one_line_error_exit_2(tmp_path, content, why):
     assert r.stdout == ""
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and why in lines[0] and "bad.wav" in lines[0]
+
+
+@pytest.mark.parametrize("src", [44100, 48000, 96000, 192000])
+def test_resampling_keeps_the_band_and_stops_aliases_from_every_rate(src):
+    # a field recorder's 96 or 192 kHz must not fold its highs into the node's band: the
+    # filter widens with the decimation ratio (32 input taps a side stopped 12 kHz at only
+    # -27 dB from 192 kHz)
+    t = np.arange(src) / src
+
+    def level_db(f):
+        y = audio_io.resample(np.sin(2 * np.pi * f * t), src, 16000)[1000:-1000]
+        return 20 * np.log10(np.sqrt(np.mean(y * y) / 0.5))
+
+    assert abs(level_db(1000)) < 0.05
+    assert level_db(12000) < -80 and level_db(20000) < -80
+
+
+@pytest.mark.parametrize("rate", [500, 1000000])
+def test_a_sample_rate_no_recording_has_is_a_one_line_error(tmp_path, rate):
+    p = str(tmp_path / "odd.wav")
+    write_wav_any(p, np.zeros(4000), rate)
+    r = run("features", p, "--engine", "reference")
+    assert r.returncode == 2 and r.stdout == ""
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "sample rate %d Hz" % rate in lines[0] and "odd.wav" in lines[0]
 
 
 def test_truncated_wav_keeps_the_frames_that_arrived(tmp_path):
