@@ -22,6 +22,23 @@ def _bad(path, why):
     return NodeToolError("%s: not a usable WAV file: %s" % (path, why))
 
 
+def _other_format(data):
+    """The name of a common audio container that is not RIFF/WAVE, from its first bytes, or None."""
+    if data[:4] == b"fLaC":
+        return "FLAC"
+    if data[:4] == b"OggS":
+        return "Ogg"
+    if data[:3] == b"ID3" or (len(data) > 1 and data[0] == 0xFF and data[1] & 0xE0 == 0xE0):
+        return "MP3"
+    if data[4:8] == b"ftyp":
+        return "MP4/M4A"
+    if data[:4] == b"FORM" and data[8:12] in (b"AIFF", b"AIFC"):
+        return "AIFF"
+    if data[:4] in (b"RF64", b"BW64"):
+        return "RF64 (a WAV over 4 GB)"
+    return None
+
+
 def read_wav(path):
     """Read a WAV file.
 
@@ -38,6 +55,10 @@ def read_wav(path):
     except OSError as e:
         raise NodeToolError("%s: cannot read: %s" % (path, e.strerror or e))
     if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        other = _other_format(data)
+        if other:
+            raise _bad(path, "no RIFF/WAVE header: it is %s; convert it to WAV first (for example "
+                             "ffmpeg -i IN OUT.wav)" % other)
         raise _bad(path, "no RIFF/WAVE header")
     pos, fmt, chunk = 12, None, None
     while pos + 8 <= len(data):

@@ -109,6 +109,17 @@ def test_a_sample_rate_no_recording_has_is_a_one_line_error(tmp_path, rate):
     assert len(lines) == 1 and "sample rate %d Hz" % rate in lines[0] and "odd.wav" in lines[0]
 
 
+@pytest.mark.parametrize("head,name", [(b"fLaC\x00\x00\x00\x22", "FLAC"), (b"ID3\x04\x00\x00\x00\x00\x00\x00", "MP3"),
+                                       (b"OggS\x00\x02\x00\x00", "Ogg"), (b"RF64\xff\xff\xff\xffWAVE", "RF64")])
+def test_another_audio_format_is_named_in_its_error(tmp_path, head, name):
+    p = tmp_path / "rec.flac"
+    p.write_bytes(head + bytes(64))
+    r = run("detect", str(p))
+    assert r.returncode == 2 and r.stdout == ""
+    errors = [line for line in r.stderr.splitlines() if "error" in line]      # (and detect's summary)
+    assert len(errors) == 1 and "it is " + name in errors[0] and "convert it to WAV" in errors[0]
+
+
 def test_truncated_wav_keeps_the_frames_that_arrived(tmp_path):
     good = tmp_path / "good.wav"
     audio_io.write_wav(str(good), signals.white(16000, 1.0, -20), 16000)
