@@ -39,6 +39,15 @@ def _other_format(data):
     return None
 
 
+def _chunk_at(data, pos):
+    """Whether a well-formed RIFF chunk header (four printable characters, a size that fits the
+    file) starts at pos."""
+    if pos + 8 > len(data):
+        return False
+    cid, size = struct.unpack_from("<4sI", data, pos)
+    return all(32 <= c < 127 for c in cid) and pos + 8 + size <= len(data)
+
+
 def read_wav(path):
     """Read a WAV file.
 
@@ -74,7 +83,12 @@ def read_wav(path):
                 fmt = (struct.unpack_from("<H", body, 24)[0],) + fmt[1:]
         elif cid == b"data":
             chunk = body          # a truncated file keeps the whole frames that did arrive
-            if len(body) < size:
+            if size == 0 and not _chunk_at(data, pos + 8) and len(data) > pos + 8:
+                # a recorder stopped before it wrote the sizes (power loss): the audio follows
+                chunk = data[pos + 8:]
+                sys.stderr.write("sednode: warning: %s: data chunk size 0 in the header (a recording that "
+                                 "was not finalised?); using the %d bytes that follow\n" % (path, len(chunk)))
+            elif len(body) < size and size != 0xFFFFFFFF:       # (unknown size: a streamed file)
                 sys.stderr.write("sednode: warning: %s: data chunk cut short (%d of %d bytes); using what "
                                  "arrived\n" % (path, len(body), size))
             break

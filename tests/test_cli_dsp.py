@@ -132,6 +132,27 @@ def test_truncated_wav_keeps_the_frames_that_arrived(tmp_path):
     assert "cut short" in r.stderr and "cut.wav" in r.stderr           # and the user is told
 
 
+def test_a_recording_never_finalised_keeps_its_audio(tmp_path):
+    # a recorder that lost power leaves the RIFF and data sizes at 0 (or a streamed file at
+    # 0xFFFFFFFF): the audio after the header is used, and an empty data chunk followed by
+    # another chunk is still no audio
+    good = tmp_path / "good.wav"
+    audio_io.write_wav(str(good), signals.white(16000, 1.0, -20), 16000)
+    data = bytearray(good.read_bytes())
+    for size, warned in ((0, True), (0xFFFFFFFF, False)):
+        rec = tmp_path / "rec.wav"
+        rec.write_bytes(bytes(data[:4]) + struct.pack("<I", size) + bytes(data[8:40]) + struct.pack("<I", size)
+                        + bytes(data[44:]))
+        r = run("features", str(rec), "--engine", "reference", "--json")
+        assert r.returncode == 0, r.stderr
+        assert len(r.stdout.splitlines()) == (16000 - 512) // 256 + 1
+        assert ("not finalised" in r.stderr) == warned
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(bytes(data[:40]) + struct.pack("<I", 0) + b"LIST" + struct.pack("<I", 4) + b"INFO")
+    r = run("features", str(empty), "--engine", "reference")
+    assert r.returncode == 2 and "no audio frames" in r.stderr
+
+
 def test_missing_file_and_bad_geometry(tmp_path):
     r = run("features", str(tmp_path / "nope.wav"))
     assert r.returncode == 2 and "cannot read" in r.stderr
