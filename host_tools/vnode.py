@@ -154,8 +154,9 @@ def _raw(fd, vmin=1):
 def prepare_audio(audio, flash, rate):
     """Turn the --audio argument into what the firmware reads (SEDNODE_AUDIO).
 
-    ``None``/"silence", "pattern", a WAV path (converted to 16-bit mono at ``rate``
-    into the flash folder) or "scene:SEED" (a generated street scene).
+    ``None``/"silence", "pattern", a WAV path (converted to 16-bit mono at ``rate`` into the
+    flash folder, its DC offset removed as the mic removes it: audio_io.load_for_node) or
+    "scene:SEED" (a generated street scene).
     """
     if audio in (None, "silence", "pattern"):
         return audio or "silence"

@@ -11,7 +11,7 @@ import pytest
 from dsp_reference import detect_model, int_model, real_clips as rc, train_detector
 from dsp_reference.scenes import make_scene
 from dsp_reference.sounds import make_event
-from host_tools import audio_io, evaluate
+from host_tools import audio_io, detect, evaluate
 from node import consts, events
 from node import detect_table as T
 
@@ -88,6 +88,26 @@ def test_clip_samples_are_labelled(fake_dev):
     siren = rc.clip_samples((fake_dev, rows[1], 2, CFG))
     assert siren and {y for _, y in siren} == {events.NONE}
     assert rc.manifest(fake_dev + "/missing") == []
+
+
+def test_a_clip_is_scored_without_its_dc_offset_and_trained_on_as_recorded(tmp_path, monkeypatch):
+    # sednode detect removes a recording's DC offset (the node's microphone passes none), and
+    # so does the clip-level scoring (clip_file_features); the training rows (clip_samples)
+    # read the clip as recorded, the material the shipped trees were trained on
+    root = tmp_path / "dev"
+    (root / "gunshot").mkdir(parents=True)
+    x = np.full(8000, 0.05) + np.random.default_rng(1).standard_normal(8000) * 1e-3
+    audio_io.write_wav(str(root / "gunshot" / "1-6-0-0.wav"), audio_io.to_int16(x), 16000)
+    row = {"class": "gunshot", "file": "gunshot/1-6-0-0.wav"}
+    assert abs(rc.load(str(root), row, 16000).mean()) < 1
+    assert abs(rc.load(str(root), row, 16000, keep_dc=True).mean() - 0.05 * 32768) < 1
+    seen = []
+    monkeypatch.setattr(rc, "view_samples", lambda y, start, x, cls, cfg: seen.append(x.mean()) or [])
+    rc.clip_samples((str(root), row, 1, CFG))
+    _, _, feat, _ = rc.clip_file_features((str(root), row, CFG))
+    assert abs(seen[0] - 0.05 * 32768) < 1
+    plain = int_model.features(detect.file_view(rc.load(str(root), row, 16000), 16000)[0], CFG)
+    assert np.array_equal(feat, plain)
 
 
 def test_sample_weights_steer_the_classifier():
