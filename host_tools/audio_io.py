@@ -92,7 +92,8 @@ def read_wav(path):
             elif len(body) < size and size != 0xFFFFFFFF:       # (unknown size: a streamed file)
                 sys.stderr.write("sednode: warning: %s: data chunk cut short (%d of %d bytes); using what "
                                  "arrived\n" % (path, len(body), size))
-            break
+            if fmt is not None or len(body) < size or size == 0:
+                break             # (a fmt chunk may follow the data: RIFF allows any order)
         pos += 8 + size + (size & 1)
     if fmt is None:
         raise _bad(path, "no fmt chunk")

@@ -170,6 +170,18 @@ def test_a_recording_never_finalised_keeps_its_audio(tmp_path):
     assert r.returncode == 2 and "no audio frames" in r.stderr
 
 
+def test_a_fmt_chunk_after_the_data_is_read(tmp_path):
+    good = tmp_path / "good.wav"
+    audio_io.write_wav(str(good), signals.white(16000, 1.0, -20), 16000)
+    data = good.read_bytes()
+    late = tmp_path / "late.wav"                  # RIFF, WAVE, data chunk, then fmt chunk
+    body = data[36:] + data[12:36]
+    late.write_bytes(b"RIFF" + struct.pack("<I", 4 + len(body)) + b"WAVE" + body)
+    outs = [run("features", str(p), "--engine", "reference", "--json") for p in (good, late)]
+    assert outs[1].returncode == 0, outs[1].stderr
+    assert outs[1].stdout == outs[0].stdout and outs[0].stdout
+
+
 def test_missing_file_and_bad_geometry(tmp_path):
     r = run("features", str(tmp_path / "nope.wav"))
     assert r.returncode == 2 and "cannot read" in r.stderr
