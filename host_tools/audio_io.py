@@ -131,6 +131,12 @@ def read_wav(path):
         x = np.frombuffer(raw, dtype="<i4").astype(np.float64) / 2147483648.0
     if not np.all(np.isfinite(x)):
         raise _bad(path, "non-finite float samples")
+    peak = float(np.abs(x).max())
+    if tag == _FLOAT and peak > 1.0:
+        # a float file may run past full scale (an editor's export); scaled, not clipped
+        sys.stderr.write("sednode: warning: %s: float samples reach %.2f times full scale; scaled down "
+                         "by %.1f dB instead of clipped\n" % (path, peak, 20 * np.log10(peak)))
+        x = x / peak
     return x.reshape(nframes, nch), rate
 
 

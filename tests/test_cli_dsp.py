@@ -170,6 +170,16 @@ def test_a_recording_never_finalised_keeps_its_audio(tmp_path):
     assert r.returncode == 2 and "no audio frames" in r.stderr
 
 
+def test_float_samples_past_full_scale_are_scaled_not_clipped(tmp_path):
+    t = np.arange(16000) / 16000
+    p = str(tmp_path / "hot.wav")
+    write_wav_any(p, 4.0 * np.sin(2 * np.pi * 1000 * t), 16000, 32, 1, 3)
+    r = run("features", p, "--engine", "reference", "--json")
+    assert r.returncode == 0 and "scaled down by 12.0 dB" in r.stderr and "hot.wav" in r.stderr
+    mid = json.loads(r.stdout.splitlines()[30])
+    assert abs(mid["rms_cdb"] / 100 + 3.01) < 0.3 and mid["tonal_cdb"] > 2000     # a full-scale sine, no square
+
+
 def test_a_fmt_chunk_after_the_data_is_read(tmp_path):
     good = tmp_path / "good.wav"
     audio_io.write_wav(str(good), signals.white(16000, 1.0, -20), 16000)
