@@ -54,13 +54,31 @@ def lead_in(x, rate, lead_s=LEAD_S, quiet_s=QUIET_S):
     if len(x) <= n:
         piece = x if len(x) else np.zeros(1, dtype=np.int16)
     else:
-        e = np.cumsum(np.concatenate([[0.0], x.astype(np.float64) ** 2]))
         step = max(1, n // 4)
         starts = np.arange(0, len(x) - n + 1, step)
-        k = int(starts[np.argmin(e[starts + n] - e[starts])])
+        at = np.unique(np.concatenate([starts, starts + n]))
+        e = _energy_at(x, at)
+        k = int(starts[np.argmin(e[np.searchsorted(at, starts + n)] - e[np.searchsorted(at, starts)])])
         piece = x[k:k + n]
     reps = [piece if i % 2 == 0 else piece[::-1] for i in range(total // len(piece) + 1)]
     return np.concatenate(reps)[:total]
+
+
+def _energy_at(x, at, block=1 << 20):
+    """The running sum of squares of x (float64, summed in order from 0.0) before each index in
+    the sorted array at, computed a block at a time: an hours-long file's whole cumulative sum
+    would take 8 bytes per sample."""
+    out = np.empty(len(at))
+    carry = 0.0
+    for b0 in range(0, len(x) + 1, block):
+        b1 = min(len(x), b0 + block)
+        cs = np.cumsum(np.concatenate([[carry], x[b0:b1].astype(np.float64) ** 2]))   # e[b0 .. b1]
+        lo, hi = np.searchsorted(at, [b0, b1], side="left")[0], np.searchsorted(at, b1, side="right")
+        out[lo:hi] = cs[at[lo:hi] - b0]
+        carry = cs[-1]
+        if b1 == len(x):
+            break
+    return out
 
 
 class StreamFeatures:

@@ -116,6 +116,27 @@ def test_resampling_equals_the_windowed_sinc_written_out_sample_by_sample(src):
         assert y[n] == pytest.approx(np.dot(h, v) / h.sum(), abs=1e-9)
 
 
+@pytest.mark.parametrize("rate,bits,channels,fmt,amp", [(44100, 24, 2, 1, 0.5), (48000, 32, 1, 3, 3.0),
+                                                         (16000, 16, 1, 1, 0.5), (8000, 16, 2, 1, 0.5),
+                                                         (22050, 16, 1, 1, 0.5)])
+def test_a_file_read_in_pieces_gives_what_the_whole_array_gives(tmp_path, monkeypatch, rate, bits, channels, fmt,
+                                                                amp):
+    # load_for_node reads BLOCK frames at a time (an hours-long recording needs memory for its
+    # int16 result only): with pieces of 1000 frames the result is the whole-array one, sample
+    # for sample -- DC offset, a float file past full scale, resampling across the seams
+    t = np.arange(int(2.3 * rate)) / rate
+    x = amp * (0.6 * np.sin(2 * np.pi * 700 * t) + 0.3 * np.random.default_rng(2).standard_normal(len(t)) / 3 + 0.05)
+    p = str(tmp_path / "in.wav")
+    write_wav_any(p, x, rate, bits, channels, fmt)
+    y, src = audio_io.read_wav(p)
+    whole = audio_io.to_int16(audio_io.resample(audio_io.remove_dc(y.mean(axis=1)), src, 16000))
+    monkeypatch.setattr(audio_io, "BLOCK", 1000)
+    pieces = audio_io.load_for_node(p, 16000)
+    assert len(pieces) == len(whole) and np.array_equal(pieces, whole)
+    assert np.array_equal(audio_io.load_for_node(p, 16000, keep_dc=True),
+                          audio_io.to_int16(audio_io.resample(y.mean(axis=1), src, 16000)))
+
+
 @pytest.mark.parametrize("rate", [500, 1000000])
 def test_a_sample_rate_no_recording_has_is_a_one_line_error(tmp_path, rate):
     p = str(tmp_path / "odd.wav")
