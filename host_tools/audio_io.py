@@ -94,7 +94,7 @@ def open_wav(path):
                     fmt = (struct.unpack_from("<H", body, 24)[0],) + fmt[1:]
             elif cid == b"data":
                 start = pos + 8   # a truncated file keeps the whole frames that did arrive
-                avail = min(size, total - start)
+                avail = total - start if size == 0xFFFFFFFF else min(size, total - start)
                 if size == 0 and total > start and not _chunk_at(f.read(8), start, total):
                     # a recorder stopped before it wrote the sizes (power loss): the audio follows
                     avail = total - start
@@ -317,9 +317,14 @@ class WavWriter:
 
     def _header(self):
         n = self.frames * 2
+        if n > 0xFFFFFFFF - 36:        # past 4 GB (37 h at 16 kHz): sizes unknown, as a streamed
+            n = 0xFFFFFFFF - 36        # file says (read_wav takes the data to the end of the file)
+            data_size = 0xFFFFFFFF
+        else:
+            data_size = n
         self.f.seek(0)
         self.f.write(struct.pack("<4sI4s4sIHHIIHH4sI", b"RIFF", 36 + n, b"WAVE", b"fmt ", 16,
-                                 _PCM, 1, self.rate, self.rate * 2, 2, 16, b"data", n))
+                                 _PCM, 1, self.rate, self.rate * 2, 2, 16, b"data", data_size))
         self.f.seek(0, os.SEEK_END)
 
     def write(self, samples):

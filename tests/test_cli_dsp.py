@@ -201,6 +201,20 @@ def test_float_samples_past_full_scale_are_scaled_not_clipped(tmp_path):
     assert abs(mid["rms_cdb"] / 100 + 3.01) < 0.3 and mid["tonal_cdb"] > 2000     # a full-scale sine, no square
 
 
+def test_a_recording_past_4_gb_keeps_a_readable_header(tmp_path):
+    # sednode stream writes WAVs that can outgrow the 32-bit sizes (37 h at 16 kHz): the header
+    # then says "size unknown" (0xFFFFFFFF) and the reader takes the data to the end of the file
+    p = str(tmp_path / "long.wav")
+    w = audio_io.WavWriter(p, 16000)
+    w.write(np.arange(1000, dtype=np.int16))
+    w.frames = 3 << 30                         # as if 6 GB had been written
+    w.close()
+    head = open(p, "rb").read(44)
+    assert struct.unpack_from("<I", head, 4)[0] == 0xFFFFFFFF and struct.unpack_from("<I", head, 40)[0] == 0xFFFFFFFF
+    x, rate = audio_io.read_wav(p)
+    assert rate == 16000 and np.array_equal(np.round(x[:, 0] * 32768), np.arange(1000))
+
+
 def test_a_fmt_chunk_after_the_data_is_read(tmp_path):
     good = tmp_path / "good.wav"
     audio_io.write_wav(str(good), signals.white(16000, 1.0, -20), 16000)
