@@ -230,16 +230,17 @@ def resample(x, src, dst, half_taps=32):
     src, dst = int(src), int(dst)
     if src == dst:
         return x.copy()
-    return _resample_part(lambda lo, hi: _window(x, lo, hi), src, dst, 0, int(round(len(x) * dst / src)),
-                          half_taps)
+    return _resample_part(lambda lo, hi: _window(lambda a, b: x[a:b], len(x), lo, hi), src, dst, 0,
+                          int(round(len(x) * dst / src)), half_taps)
 
 
-def _window(x, lo, hi):
-    """x[lo:hi] with zeros where the range runs past x."""
+def _window(fetch, n, lo, hi):
+    """Samples [lo, hi) of a signal of n samples, fetch(a, b) giving [a, b) within it, and zeros
+    where the range runs past the signal."""
     seg = np.zeros(hi - lo)
-    a, b = max(lo, 0), min(hi, len(x))
+    a, b = max(lo, 0), min(hi, n)
     if b > a:
-        seg[a - lo:b - lo] = x[a:b]
+        seg[a - lo:b - lo] = fetch(a, b)
     return seg
 
 
@@ -267,11 +268,7 @@ def load_for_node(path, rate, keep_dc=False):
             dc = dc_step(sum(float(np.sum(mono(k, BLOCK))) for k in range(0, w.nframes, BLOCK)) / w.nframes)
 
         def get(lo, hi):
-            seg = np.zeros(hi - lo)
-            a, b = max(lo, 0), min(hi, w.nframes)
-            if b > a:
-                seg[a - lo:b - lo] = mono(a, b - a) - dc if dc else mono(a, b - a)
-            return seg
+            return _window(lambda a, b: mono(a, b - a) - dc if dc else mono(a, b - a), w.nframes, lo, hi)
 
         nout = w.nframes if w.rate == rate else int(round(w.nframes * rate / w.rate))
         out = np.empty(nout, dtype=np.int16)
