@@ -103,6 +103,28 @@ def test_a_bad_file_among_good_ones_loses_none_of_them(tmp_path, capsys):
     assert len(lines) == 2 and "bad.wav" in lines[0] and "missing.wav" in lines[1]
 
 
+@pytest.mark.parametrize("block", [1000, 4000, 1 << 20])
+def test_the_lead_in_found_a_block_at_a_time_is_the_quietest_window(monkeypatch, block):
+    # detect._energy_at keeps the running sum of squares a block at a time (an hours-long
+    # file's whole cumulative sum would take 8 bytes a sample); the window it picks is the one
+    # the whole cumulative sum picks, on a signal whose quiet stretches tie
+    import functools
+    from host_tools import detect
+    rng = np.random.default_rng(7)
+    x = (rng.standard_normal(50000) * 3000).astype(np.int16)
+    x[11000:17000] = 0
+    x[30000:36000] = 0
+    x[40000:44000] = (rng.standard_normal(4000) * 5).astype(np.int16)
+    e = np.cumsum(np.concatenate([[0.0], x.astype(np.float64) ** 2]))
+    n = int(detect.QUIET_S * 16000)
+    starts = np.arange(0, len(x) - n + 1, n // 4)
+    k = int(starts[np.argmin(e[starts + n] - e[starts])])
+    assert k == 11000
+    monkeypatch.setattr(detect, "_energy_at", functools.partial(detect._energy_at, block=block))
+    reps = [x[k:k + n] if i % 2 == 0 else x[k:k + n][::-1] for i in range(5)]
+    assert np.array_equal(detect.lead_in(x, 16000), np.concatenate(reps)[:16000])
+
+
 def test_onset_just_before_the_file_start_is_kept_at_zero():
     # a clip that starts right at its event: the first analysis frame straddles the lead-in
     # join, so the onset lands a frame early; within ONSET_TOL_S it is the file's event
