@@ -364,6 +364,8 @@ def report_md(res):
     if r is None:
         L.append("Not run (%s)." % ("--quick" if res["quick"] else "real_dev not present"))
     else:
+        L += ["Each clip is read as `sednode detect` reads a file: resampled to the node's rate, its DC offset "
+              "removed, behind a lead-in of its own quietest 250 ms.", ""]
         cv = r["cross_validated"]
         if cv:
             L += ["The shipped table was trained on views of these clips too, so the honest figures are the "
