@@ -44,6 +44,19 @@ def test_json_lines_for_a_gunshot_at_44k1(tmp_path, capsys, engine):
     assert -12 < ev["peak_dbfs"] < -2
 
 
+def test_a_folder_stands_for_the_wav_files_below_it(tmp_path, capsys):
+    (tmp_path / "night" / "pole7").mkdir(parents=True)
+    a = _write(tmp_path / "night" / "b_shot.wav", 16000, True)
+    b = _write(tmp_path / "night" / "pole7" / "A_SHOT.WAV", 16000, True)
+    (tmp_path / "night" / "notes.txt").write_text("not audio")
+    rc, out, err = _run(capsys, ["detect", str(tmp_path / "night"), "--json"])
+    assert rc == 0
+    assert [json.loads(l)["file"] for l in out.strip().splitlines()] == [a, b]
+    (tmp_path / "empty").mkdir()
+    rc, out, err = _run(capsys, ["detect", str(tmp_path / "empty")])
+    assert rc == 0 and out == "" and "no .wav files" in err
+
+
 def test_a_recorders_dc_offset_changes_no_event(tmp_path, capsys):
     # the node's microphone passes no DC; a recording's offset (up to 8 % of full scale among
     # the real development clips) is removed when the file is read, so the events are the same

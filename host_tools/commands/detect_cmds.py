@@ -7,12 +7,30 @@ from host_tools.commands import number
 from host_tools.errors import EXIT_FAIL, NodeToolError
 
 
+def wav_files(paths):
+    """The paths, each folder replaced by the .wav files below it (any case, sorted, recursively):
+    a technician's folder of recordings is one argument."""
+    import os
+    out = []
+    for p in paths:
+        if os.path.isdir(p):
+            found = sorted(os.path.join(d, f) for d, _, fs in os.walk(p) for f in fs if f.lower().endswith(".wav"))
+            if not found:
+                print("sednode: warning: %s: no .wav files in this folder" % p, file=sys.stderr)
+            out += found
+        else:
+            out.append(p)
+    return out
+
+
 def cmd_detect(args):
-    """Events of every file; a file that cannot be read gets its one-line error and the rest
-    are still done (exit code: the first such error's, else 0)."""
+    """Events of every file (a folder stands for the .wav files below it); a file that cannot be
+    read gets its one-line error and the rest are still done (exit code: the first such error's,
+    else 0)."""
     from host_tools import detect
     n = 0
     rc = 0
+    args.files = wav_files(args.files)
     for path in args.files:
         try:
             evs = detect.detect_file(path, args.engine, use_lead_in=not args.no_lead_in)
@@ -48,7 +66,7 @@ def cmd_eval(args):
 
 def register(sub):
     p = sub.add_parser("detect", help="detect gunshots, screams and glass breaks in WAV files")
-    p.add_argument("files", nargs="+", metavar="FILE.wav")
+    p.add_argument("files", nargs="+", metavar="FILE.wav", help="WAV files, or folders of them (searched recursively)")
     p.add_argument("--engine", choices=("firmware", "reference"), default="reference",
                    help="firmware: the node code on the MicroPython unix port; reference: numpy model")
     p.add_argument("--json", action="store_true", help="one JSON object per event")
