@@ -48,18 +48,25 @@ def default_cfg():
 
 def lead_in(x, rate, lead_s=LEAD_S, quiet_s=QUIET_S):
     """Lead-in made of the quietest quiet_s window of x (int16), lead_s long."""
+    return _loop(quietest(x, rate, quiet_s), int(lead_s * rate))
+
+
+def quietest(x, rate, quiet_s=QUIET_S):
+    """The quietest quiet_s window of x (int16; x itself when shorter, one zero when empty)."""
     x = np.asarray(x, dtype=np.int16)
     n = int(quiet_s * rate)
-    total = int(lead_s * rate)
     if len(x) <= n:
-        piece = x if len(x) else np.zeros(1, dtype=np.int16)
-    else:
-        step = max(1, n // 4)
-        starts = np.arange(0, len(x) - n + 1, step)
-        at = np.unique(np.concatenate([starts, starts + n]))
-        e = _energy_at(x, at)
-        k = int(starts[np.argmin(e[np.searchsorted(at, starts + n)] - e[np.searchsorted(at, starts)])])
-        piece = x[k:k + n]
+        return x if len(x) else np.zeros(1, dtype=np.int16)
+    step = max(1, n // 4)
+    starts = np.arange(0, len(x) - n + 1, step)
+    at = np.unique(np.concatenate([starts, starts + n]))
+    e = _energy_at(x, at)
+    k = int(starts[np.argmin(e[np.searchsorted(at, starts + n)] - e[np.searchsorted(at, starts)])])
+    return x[k:k + n]
+
+
+def _loop(piece, total):
+    """total samples of piece played forwards and backwards alternately."""
     reps = [piece if i % 2 == 0 else piece[::-1] for i in range(total // len(piece) + 1)]
     return np.concatenate(reps)[:total]
 
@@ -194,8 +201,9 @@ def to_dicts(records, cfg, offset_samples=0, name=None, tol_samples=0, into_samp
 def file_view(x, rate):
     """(int16 samples, clip start): a file's samples x with the lead-in before them and the
     lead-out after them (module docstring), as detect_file feeds them to the detector."""
-    pre = lead_in(x, rate)
-    return np.concatenate([pre, x, lead_in(x, rate, LEAD_OUT_S)]), len(pre)
+    piece = quietest(x, rate)                 # one search of the file for both ends
+    pre = _loop(piece, int(LEAD_S * rate))
+    return np.concatenate([pre, x, _loop(piece, int(LEAD_OUT_S * rate))]), len(pre)
 
 
 def file_events(records, cfg, start, name=None, length=None):
