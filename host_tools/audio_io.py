@@ -50,13 +50,14 @@ def _chunk_at(head, pos, total):
 
 
 class WavInfo:
-    """Where a WAV file's whole frames are and how they are coded (open_wav)."""
+    """Where a WAV file's whole frames are and how they are coded (open_wav): data_bytes of
+    audio from byte offset, in nframes whole frames."""
 
-    def __init__(self, path, tag, nch, rate, bits, offset, nframes):
+    def __init__(self, path, tag, nch, rate, bits, offset, data_bytes):
         self.path, self.tag, self.nch, self.rate, self.bits = path, tag, nch, rate, bits
         self.width = bits // 8
         self.frame_bytes = self.width * nch
-        self.offset, self.nframes = offset, nframes
+        self.offset, self.nframes = offset, data_bytes // self.frame_bytes
 
 
 def open_wav(path):
@@ -117,8 +118,7 @@ def open_wav(path):
         raise _bad(path, "sample rate %d Hz outside %d-%d Hz" % (rate, MIN_RATE, MAX_RATE))
     if not (tag == _PCM and bits in (8, 16, 24, 32) or tag == _FLOAT and bits in (32, 64)):
         raise _bad(path, "format tag %d with %d bits is not supported" % (tag, bits))
-    w = WavInfo(path, tag, nch, rate, bits, start, 0)
-    w.nframes = avail // w.frame_bytes
+    w = WavInfo(path, tag, nch, rate, bits, start, avail)
     if w.nframes == 0:
         raise _bad(path, "no audio frames")
     return w
@@ -152,13 +152,10 @@ def _frames(w, f, first, count):
 BLOCK = 1 << 20      # frames read at a time: a file of any length is read in pieces
 
 
-def _float_gain(w, f):
-    """1 / the peak of a float file that runs past full scale (with a warning), else 1 (PCM:
-    no pass over the file)."""
-    if w.tag != _FLOAT:
-        return 1.0
-    peak = max(float(np.abs(_frames(w, f, k, BLOCK)).max()) for k in range(0, w.nframes, BLOCK))
-    if peak <= 1.0:
+def _float_gain(w, peak):
+    """What a file's samples are divided by: a float file's peak when it runs past full scale
+    (with a warning), else 1."""
+    if w.tag != _FLOAT or peak <= 1.0:
         return 1.0
     # a float file may run past full scale (an editor's export); scaled, not clipped
     sys.stderr.write("sednode: warning: %s: float samples reach %.2f times full scale; scaled down "
@@ -178,9 +175,9 @@ def read_wav(path):
     """
     w = open_wav(path)
     with open(path, "rb") as f:
-        peak = _float_gain(w, f)
         x = _frames(w, f, 0, w.nframes)
-    return (x / peak if peak != 1.0 else x), w.rate
+    gain = _float_gain(w, float(np.abs(x).max()) if w.tag == _FLOAT else 0.0)
+    return (x / gain if gain != 1.0 else x), w.rate
 
 
 def _resample_part(get, src, dst, n0, n1, half_taps=32):
@@ -257,7 +254,8 @@ def load_for_node(path, rate, keep_dc=False):
     w = open_wav(path)
     rate = int(rate)
     with open(path, "rb") as f:
-        gain = _float_gain(w, f)
+        gain = _float_gain(w, max(float(np.abs(_frames(w, f, k, BLOCK)).max()) for k in range(0, w.nframes, BLOCK))
+                           if w.tag == _FLOAT else 0.0)     # (a pass over the file for floats only)
 
         def mono(first, count):
             x = _frames(w, f, first, count)
@@ -287,11 +285,6 @@ def dc_step(mean):
     noise floor the detector measures events against and hides quiet events.  A signal whose
     mean is within half a step keeps its samples."""
     return float(np.round(mean * 32768.0) / 32768.0)
-
-
-def remove_dc(x):
-    """x (float, full scale 1) less its DC offset (dc_step)."""
-    return x - dc_step(np.mean(x)) if len(x) else x
 
 
 def write_wav(path, samples, rate):

@@ -118,7 +118,7 @@ def test_wav_source_once_then_silence(tmp_path):
         r = hstream.stream(lk, 3.0, on_samples=lambda i, s: got.append((i, s.copy())))
         y = np.concatenate([g[1] for g in got])
         i0 = got[0][0]
-        # the file's samples, less its DC offset (the mic passes none: audio_io.remove_dc)
+        # the file's samples, less its DC offset (the mic passes none: audio_io.dc_step)
         dc = int(np.round(x.mean()))
         assert dc == -50
         full = np.concatenate([x - dc, np.zeros(100000, np.int16)])
