@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
 """detect / eval commands: thin wrappers over host_tools.detect and host_tools.evaluate."""
 import json
+import os
 import sys
 
 from host_tools.commands import number
@@ -10,7 +11,6 @@ from host_tools.errors import EXIT_FAIL, NodeToolError
 def wav_files(paths):
     """The paths, each folder replaced by the .wav files below it (any case, sorted, recursively):
     a technician's folder of recordings is one argument."""
-    import os
     out = []
     for p in paths:
         if os.path.isdir(p):
