@@ -297,14 +297,18 @@ class DetectorModel:
 
     With ``collect`` set, every decision point's feature vector is appended to
     ``self.samples`` as (t0, t, final, features) for training (decisions still happen).
+    With ``decisions`` a list, every decision is noted there as a dict (frame, segment start,
+    final, only, the answer's class and confidence, the threshold it faced, that threshold
+    without the quiet rule, reported) -- why an event came when it did (evaluate.late_shots).
     """
 
-    def __init__(self, cfg, ranges=None, collect=False, model=None):
+    def __init__(self, cfg, ranges=None, collect=False, model=None, decisions=None):
         self.cfg = cfg
         self.p = params(cfg)
         self.ranges = ranges
         self.collect = collect
         self.samples = []
+        self.decisions = decisions
         self.model = model
         self.reset()
 
@@ -605,11 +609,9 @@ class DetectorModel:
                 self.pdsum // self.npd if self.npd else 0, self.hsum // n, self.ppk,
                 (100 * self.nmono + 200) // (self.nmd + 4)]
 
-    def _decide(self, t, n, final, only):
-        x = self.features(n, final)
-        if self.collect:
-            self.samples.append((self.t0, t, final, x))
-        c, conf = classify(x, self.model)
+    def threshold(self, t, only, c, x, quiet=True):
+        """The confidence a class-c answer needs at the decision _decide(t, ..., only) makes on
+        features x; quiet=False: as if the segment stood clear of the floor (no quiet rule)."""
         if only == MID:
             thr = self.p["conf_mid"][c]                       # interim: any class, its own threshold,
             if t - self.t0 + 1 == self.p["mid"]:
@@ -620,15 +622,33 @@ class DetectorModel:
             thr = self.p["conf_short"]                        # a shot that ended before its early decision
         else:
             thr = self.p["conf"][c]
-        if x[3] < self.p["quiet_rex"] and self.p["conf_quiet"][c] > thr:
+        if quiet and x[3] < self.p["quiet_rex"] and self.p["conf_quiet"][c] > thr:
             thr = self.p["conf_quiet"][c]                     # a quiet segment: its class's quiet threshold too
-        if c == 0 or conf < thr:
-            return None
-        if conf < self.p["conf_switch"]:
-            for k in range(1, events.NCLASSES):              # right after another class's event:
-                if k != c and self.ev_valid[k] and self.t0 - self.ev_end[k] <= self.p["refr"]:
-                    return None                               # a fragment of it, unless confident
-        return self._emit(t, c, conf)
+        return thr
+
+    def _decide(self, t, n, final, only):
+        x = self.features(n, final)
+        if self.collect:
+            self.samples.append((self.t0, t, final, x))
+        c, conf = classify(x, self.model)
+        thr = self.threshold(t, only, c, x)
+        e = None
+        if c != 0 and conf >= thr:
+            e = self._emit(t, c, conf) if conf >= self.p["conf_switch"] or not self._fragment(c) else None
+        if self.decisions is not None:
+            self.decisions.append({"frame": t, "start": self.t0, "final": final, "only": only, "class": c,
+                                   "confidence": conf, "threshold": thr,
+                                   "threshold_clear": self.threshold(t, only, c, x, quiet=False),
+                                   "reported": e is not None})
+        return e
+
+    def _fragment(self, c):
+        """Whether a segment starting now is, for a class-c answer, a fragment of another class's
+        event (it starts within refr of that event's end)."""
+        for k in range(1, events.NCLASSES):                  # right after another class's event:
+            if k != c and self.ev_valid[k] and self.t0 - self.ev_end[k] <= self.p["refr"]:
+                return True                                   # a fragment of it, unless confident
+        return False
 
     def _emit(self, t, c, conf):
         upd = 0

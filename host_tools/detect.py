@@ -111,9 +111,10 @@ class StreamFeatures:
         return feat[drop:]
 
 
-def reference_events(x, cfg, ranges=None):
-    """All event records (with updates) of int16 samples, reference engine."""
-    det = detect_model.DetectorModel(cfg, ranges)
+def reference_events(x, cfg, ranges=None, decisions=None):
+    """All event records (with updates) of int16 samples, reference engine; with decisions a
+    list, every classifier decision is noted there (detect_model.DetectorModel)."""
+    det = detect_model.DetectorModel(cfg, ranges, decisions=decisions)
     sf = StreamFeatures(cfg)
     out = []
     step = CHUNK_FRAMES * cfg["hop"]

@@ -79,6 +79,74 @@ def latency(est, ref, matches):
     return out
 
 
+LATE_TRACE_MAX = 40      # late gunshot reports traced decision by decision (the latest first)
+LATE_CAUSES = ("quiet segment", "held as a fragment", "answered below its threshold",
+               "answered none or another class", "no decision in time")
+
+
+def decision_kind(d, mid):
+    """'early', 'first interim', 'interim' or 'end': which of the detector's decisions a
+    DetectorModel decision note (detect_model.DetectorModel decisions) is."""
+    if d["final"]:
+        return "end"
+    if d["only"] == detect_model.MID:
+        return "first interim" if d["frame"] - d["start"] + 1 == mid else "interim"
+    return "early"
+
+
+def late_cause(decisions, limit_s=0.3):
+    """Why a shot was reported late, from the notes of the decisions made between its onset and
+    its report (dicts with after_s: report time after the onset, class, confidence, threshold,
+    threshold_clear, reported): of the decisions within limit_s, the first of LATE_CAUSES that
+    fits -- a gunshot answer that met the threshold a clear segment faces but not the quiet
+    one; one that met its threshold and was held as a fragment of another class's event
+    (conf_switch); one below its threshold; only other answers; no decision at all."""
+    on_time = [d for d in decisions if d["after_s"] <= limit_s + 1e-9]
+    shot = [d for d in on_time if d["class"] == events.GUNSHOT]
+    if any(d["threshold_clear"] <= d["confidence"] < d["threshold"] for d in shot):
+        return LATE_CAUSES[0]
+    if any(d["confidence"] >= d["threshold"] and not d["reported"] for d in shot):
+        return LATE_CAUSES[1]
+    if shot:
+        return LATE_CAUSES[2]
+    return LATE_CAUSES[3] if on_time else LATE_CAUSES[4]
+
+
+def trace_late_shot(cfg, seed, snr, seconds, onset_s, report_s, limit_s=0.3):
+    """The decisions the reference detector made from a benchmark shot's onset to its report
+    (the scene re-made from its seed), each with its time after the onset, and the cause
+    (late_cause)."""
+    rate, n, hop = cfg["rate"], cfg["frame"], cfg["hop"]
+    mid = detect_model.params(cfg)["mid"]
+    notes = []
+    detect.reference_events(audio_io.to_int16(_scene(seed, snr, seconds).audio), cfg, decisions=notes)
+    out = []
+    for d in notes:
+        at = ((d["frame"] + 1) * hop + n - hop) / rate            # when the decision's frame ends
+        if onset_s - hop / rate <= at <= report_s + 1e-9:
+            out.append({"after_s": round(at - onset_s, 4), "kind": decision_kind(d, mid),
+                        "class": d["class"], "answer": events.CLASS_NAMES[d["class"]],
+                        "confidence": d["confidence"], "threshold": d["threshold"],
+                        "threshold_clear": d["threshold_clear"], "reported": d["reported"]})
+    reported = [d for d in out if d["reported"]]
+    return {"seed": seed, "snr_db": snr, "onset_s": round(onset_s, 4), "latency_s": round(report_s - onset_s, 4),
+            "reported_by": reported[-1]["kind"] if reported else None, "cause": late_cause(out, limit_s),
+            "decisions": out}
+
+
+def late_shots(cfg, late, seconds, limit_s=0.3, procs=2):
+    """trace_late_shot of the latest LATE_TRACE_MAX of late = [(seed, snr, onset_s, report_s)]:
+    {n, traced, by_cause, shots}."""
+    late = sorted(late, key=lambda v: v[2] - v[3])[:LATE_TRACE_MAX] if late else []
+    jobs = [(cfg, seed, snr, seconds, on, rep, limit_s) for seed, snr, on, rep in late]
+    shots = []
+    if jobs:
+        with Pool(procs) as pool:
+            shots = pool.starmap(trace_late_shot, jobs)
+    by = {c: sum(1 for v in shots if v["cause"] == c) for c in LATE_CAUSES}
+    return {"traced": len(shots), "by_cause": by, "shots": shots}
+
+
 def _lat_summary(vals):
     if not vals:
         return None
@@ -93,7 +161,7 @@ def benchmark(cfg, opts, procs=2):
     with Pool(procs) as pool:
         res = pool.map(_ref_events, jobs)
     per_scene, pairs, lat = [], [], {c: [] for c in CLASSES}
-    all_ref, all_est, shots = [], [], []
+    all_ref, all_est, shots, late = [], [], [], []
     cells = {}                                 # SNR: the scenes' evaluate() results
     offset = 0.0
     for seed, snr, recs, labels, confs, bg in res:
@@ -103,6 +171,8 @@ def benchmark(cfg, opts, procs=2):
         ev = metrics.evaluate(ref, est, CLASSES)
         for c, v in latency(est, ref, ev["matches"]).items():
             lat[c] += v
+        late += [(seed, snr, ref[i]["onset_s"], est[j]["report_s"]) for i, j in ev["matches"]
+                 if ref[i]["class"] == "gunshot" and est[j]["report_s"] - ref[i]["onset_s"] > TARGETS["latency_max_s"]]
         for i, j in ev["matches"]:
             if ref[i]["class"] == "gunshot":
                 shots.append((ref[i]["n_shots"], est[j].get("shots")))
@@ -124,6 +194,7 @@ def benchmark(cfg, opts, procs=2):
             "pooled_snr_ge_10": metrics.aggregate(hi, CLASSES) if hi else None,
             "by_snr_ci95": {str(int(k)): metrics.bootstrap_interval(v, CLASSES) for k, v in sorted(cells.items())},
             "confusion": conf, "latency": {c: _lat_summary(v) for c, v in lat.items()},
+            "late_gunshots": dict(late_shots(cfg, late, opts["seconds"], TARGETS["latency_max_s"], procs), n=len(late)),
             "shot_count": {"n": int(len(sh)), "exact": float(np.mean(sh[:, 0] == sh[:, 1])) if len(sh) else None,
                            "bursts_exact": float(np.mean((sh[:, 0] == sh[:, 1])[sh[:, 0] > 1]))
                            if len(sh) and (sh[:, 0] > 1).any() else None},
@@ -302,6 +373,26 @@ def targets(res):
     return {"values": out, "met": ok}
 
 
+def _late_md(late):
+    """Report lines on the gunshots reported later than the latency target (late_shots)."""
+    if not late or not late["n"]:
+        return []
+    L = ["", "Gunshots reported later than %.1f s after their onset: %d; the latest %d traced decision by decision "
+         "(the scene re-made, every decision of the reference detector from the onset to the report). By cause "
+         "(from the decisions within %.1f s): %s." % (
+             TARGETS["latency_max_s"], late["n"], late["traced"], TARGETS["latency_max_s"],
+             ", ".join("%s %d" % (c, k) for c, k in late["by_cause"].items() if k)), "",
+         "<details><summary>The traced shots</summary>", "",
+         "| SNR dB | seed | onset s | reported after s | by | cause | decisions (after s: answer confidence/threshold, "
+         "q: raised by the quiet rule) |", "|---|---|---|---|---|---|---|"]
+    for v in late["shots"]:
+        ds = ["%.2f %s %s %d/%d%s" % (d["after_s"], d["kind"], d["answer"], d["confidence"], d["threshold"],
+                                      "q" if d["threshold"] > d["threshold_clear"] else "") for d in v["decisions"]]
+        L.append("| %g | %d | %.2f | %.3f | %s | %s | %s |" % (v["snr_db"], v["seed"], v["onset_s"], v["latency_s"],
+                                                               v["reported_by"] or "–", v["cause"], "; ".join(ds)))
+    return L + ["", "</details>"]
+
+
 def report_md(res):
     b = res["benchmark"]
     L = ["# Detection evaluation", "",
@@ -350,6 +441,7 @@ def report_md(res):
         if v:
             L.append("| %s | %d | %.3f | %.3f | %.3f | %.2f |" % (c, v["n"], v["median_s"], v["p90_s"], v["max_s"],
                                                                   v["share_within_0.3s"]))
+    L += _late_md(b.get("late_gunshots"))
     fa = res["false_alarms"]
     L += ["", "## False alarms", "", "%.2f h of background with %d confusers: **%d false alarms = %.2f per hour** "
           "(95 %% interval of the rate %.2f–%.2f per hour: a few hours hold few alarms)"

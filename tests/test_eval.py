@@ -76,6 +76,46 @@ def test_latency_target_judges_every_detection():
     assert set(t["met"]) <= set(t["values"])       # the report's "measured" column is never empty
 
 
+def test_the_cause_of_a_late_report_is_read_from_the_decisions_in_time():
+    def d(after, cls, conf, thr, clear=None, reported=False):
+        return {"after_s": after, "class": evaluate.events.class_id(cls), "confidence": conf, "threshold": thr,
+                "threshold_clear": thr if clear is None else clear, "reported": reported}
+    late = d(0.6, "gunshot", 90, 65, reported=True)                 # the report, after the budget
+    cause = evaluate.late_cause
+    assert cause([d(0.25, "gunshot", 95, 97, clear=92), late]) == "quiet segment"
+    assert cause([d(0.25, "gunshot", 91, 97, clear=92), late]) == "answered below its threshold"
+    assert cause([d(0.2, "gunshot", 93, 92), late]) == "held as a fragment"
+    assert cause([d(0.2, "none", 93, 101), d(0.25, "scream", 80, 99), late]) == "answered none or another class"
+    assert cause([late]) == "no decision in time"
+    assert cause([d(0.31, "gunshot", 95, 97, clear=92), late]) == "no decision in time"     # not in time
+    assert cause([d(0.2, "gunshot", 95, 97, clear=92), d(0.25, "gunshot", 50, 92), late]) == "quiet segment"
+
+
+def test_late_gunshots_are_traced_to_the_decisions_that_held_them(monkeypatch):
+    # with no early or interim gunshot decision counting, every shot is reported at its segment's
+    # end; the benchmark's late reports are traced from their scenes, and each trace ends at the
+    # very decision (and latency) the benchmark measured, the on-time answers below 101
+    from node import detect_table as T
+    for k in ("conf_early", "conf_first_gunshot", "conf_mid_gunshot"):
+        monkeypatch.setitem(T.PARAMS, k, 101)
+    opts = dict(evaluate.QUICK, scenes_per_snr=4)
+    b = evaluate.benchmark(evaluate.detect.default_cfg(), opts)
+    late = b["late_gunshots"]
+    lat = b["latency"]["gunshot"]
+    assert late["n"] == round(lat["n"] * (1 - lat["share_within_0.3s"])) >= 1, (late, lat)
+    assert late["traced"] == min(late["n"], evaluate.LATE_TRACE_MAX)
+    assert late["shots"][0]["latency_s"] == pytest.approx(lat["max_s"], abs=1e-4)      # the latest first
+    for v in late["shots"]:
+        assert v["latency_s"] > 0.3 and v["reported_by"] == "end", v
+        last = [d for d in v["decisions"] if d["reported"]][-1]
+        assert last["after_s"] == pytest.approx(v["latency_s"], abs=1e-3) and last["kind"] == "end"
+        assert v["cause"] in ("answered below its threshold", "answered none or another class", "no decision in time")
+        assert all(d["threshold"] == 101 for d in v["decisions"] if d["kind"] != "end" and d["answer"] == "gunshot")
+    assert sum(late["by_cause"].values()) == late["traced"]
+    md = "\n".join(evaluate._late_md(late))
+    assert "Gunshots reported later than 0.3 s" in md and md.count("| end |") == late["traced"]
+
+
 def test_the_cost_target_reads_the_instruction_count_when_there_is_one():
     base = {"benchmark": {"by_snr": {}, "latency": {}}, "false_alarms": {"per_hour": 0.0}}
     timed = {"est_esp32_cpu_percent": 12.4}               # a make eval timed beside other work
