@@ -592,8 +592,7 @@ def validate(thr):
         T.PARAMS.update(keep)
     res = [metrics.evaluate(r, e, CLASSES) for r, e in pairs]
     lo = _VAL.get("f1_min_snr")
-    agg = metrics.aggregate([v for v, (r, _) in zip(res, pairs)
-                             if lo is None or (r and r[0]["snr_db"] >= lo)], CLASSES)
+    agg = metrics.aggregate([v for v, snr in zip(res, _VAL["scene_snr"]) if lo is None or snr >= lo], CLASSES)
     v = {"per": {c: agg["classes"][c]["f1"] for c in CLASSES}, "real": None}
     v["f1"] = float(np.mean(list(v["per"].values())))
     v["fah"] = 3600.0 * sum(b[0] for b in bg) / sum(b[1] for b in bg)
@@ -675,6 +674,7 @@ def tune_thresholds(model, val_per_snr, val_bg_minutes, clips=None, cv=None, fol
     _VAL["fa_cap"] = fa_cap
     _VAL["f1_min_snr"] = f1_min_snr
     _VAL["scenes"], _VAL["bg"] = validation_points(val_per_snr, val_bg_minutes, procs, val_cache)
+    _VAL["scene_snr"] = [float(snr) for snr in SNRS for _ in range(val_per_snr)]   # (a scene may hold no event)
     _VAL["clips"] = [(c, real_clips.fold_of(f, folds), pts, st, f) for c, f, pts, st in clips] if cv else None
     _VAL["model"] = model
     _VAL["cv"] = cv

@@ -319,24 +319,26 @@ def test_threshold_search_keeps_pinned_thresholds_and_the_false_alarm_cap(monkey
 
 
 def test_the_objective_can_leave_the_quiet_scenes_out(monkeypatch):
-    # validate() on made-up replays: a 0 dB scene whose shot is missed and a 10 dB scene whose
-    # shot is found; --f1-min-snr 5 scores the gunshot F1 on the 10 dB scene alone
+    # validate() on made-up replays: a 0 dB scene whose shot is missed, a 10 dB scene whose
+    # shot is found and a 10 dB scene without events that raises a false shot; --f1-min-snr 5
+    # scores the gunshot F1 on the two 10 dB scenes alone (the event-less one by its position)
     def ev(on, snr=None):
         return dict({"class": "gunshot", "onset_s": on, "offset_s": on + 0.2}, **({"snr_db": snr} if snr is not None else {}))
     replays = {("scene", 0): ([ev(2.0, 0.0)], []), ("scene", 1): ([ev(3.0, 10.0)], [dict(ev(3.05), report_s=3.2)]),
-               ("bg", 0): (0, 3600.0)}
+               ("scene", 2): ([], [dict(ev(5.0), report_s=5.2)]), ("bg", 0): (0, 3600.0)}
     monkeypatch.setattr(train_detector, "_val_run", lambda kind, i: replays[(kind, i)])
-    monkeypatch.setitem(train_detector._VAL, "scenes", [None, None])
+    monkeypatch.setitem(train_detector._VAL, "scenes", [None, None, None])
+    monkeypatch.setitem(train_detector._VAL, "scene_snr", [0.0, 10.0, 10.0])
     monkeypatch.setitem(train_detector._VAL, "bg", [None])
     monkeypatch.setitem(train_detector._VAL, "clips", None)
     monkeypatch.setitem(train_detector._VAL, "fa_weight", 0.03)
     monkeypatch.setitem(train_detector._VAL, "fa_cap", None)
     monkeypatch.setitem(train_detector._VAL, "f1_min_snr", None)
     every = train_detector.validate({})
-    assert every["per"]["gunshot"] == pytest.approx(2 / 3)      # 1 found, 1 missed
+    assert every["per"]["gunshot"] == pytest.approx(2 / 4)      # 1 found, 1 missed, 1 false
     monkeypatch.setitem(train_detector._VAL, "f1_min_snr", 5.0)
     loud = train_detector.validate({})
-    assert loud["per"]["gunshot"] == 1.0 and loud["objective"] > every["objective"]
+    assert loud["per"]["gunshot"] == pytest.approx(2 / 3) and loud["objective"] > every["objective"]
     assert loud["gun_fast"] == every["gun_fast"] == 1.0        # latency still from every scene
 
 
