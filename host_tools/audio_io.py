@@ -254,16 +254,20 @@ def load_for_node(path, rate, keep_dc=False):
     w = open_wav(path)
     rate = int(rate)
     with open(path, "rb") as f:
-        gain = _float_gain(w, max(float(np.abs(_frames(w, f, k, BLOCK)).max()) for k in range(0, w.nframes, BLOCK))
-                           if w.tag == _FLOAT else 0.0)     # (a pass over the file for floats only)
+        peak = total = 0.0
+        if w.tag == _FLOAT or not keep_dc:   # one pass for what needs the whole file: a float file's
+            for k in range(0, w.nframes, BLOCK):    # peak, the DC offset
+                x = _frames(w, f, k, BLOCK)
+                if w.tag == _FLOAT:
+                    peak = max(peak, float(np.abs(x).max()))
+                total += float(np.sum(x.mean(axis=1)))
+        gain = _float_gain(w, peak)
 
         def mono(first, count):
             x = _frames(w, f, first, count)
             return (x / gain if gain != 1.0 else x).mean(axis=1)
 
-        dc = 0.0
-        if not keep_dc:
-            dc = dc_step(sum(float(np.sum(mono(k, BLOCK))) for k in range(0, w.nframes, BLOCK)) / w.nframes)
+        dc = 0.0 if keep_dc else dc_step(total / gain / w.nframes)
 
         def get(lo, hi):
             return _window(lambda a, b: mono(a, b - a) - dc if dc else mono(a, b - a), w.nframes, lo, hi)
