@@ -46,11 +46,6 @@ def default_cfg():
     return config.validate({})
 
 
-def lead_in(x, rate, lead_s=LEAD_S, quiet_s=QUIET_S):
-    """Lead-in made of the quietest quiet_s window of x (int16), lead_s long."""
-    return _loop(quietest(x, rate, quiet_s), int(lead_s * rate))
-
-
 def quietest(x, rate, quiet_s=QUIET_S):
     """The quietest quiet_s window of x (int16; x itself when shorter, one zero when empty)."""
     x = np.asarray(x, dtype=np.int16)

@@ -135,7 +135,9 @@ def test_the_lead_in_found_a_block_at_a_time_is_the_quietest_window(monkeypatch,
     assert k == 11000
     monkeypatch.setattr(detect, "_energy_at", functools.partial(detect._energy_at, block=block))
     reps = [x[k:k + n] if i % 2 == 0 else x[k:k + n][::-1] for i in range(5)]
-    assert np.array_equal(detect.lead_in(x, 16000), np.concatenate(reps)[:16000])
+    y, start = detect.file_view(x, 16000)
+    assert start == 16000 and np.array_equal(y[:start], np.concatenate(reps)[:16000])
+    assert np.array_equal(y[start + len(x):], np.concatenate(reps)[:int(detect.LEAD_OUT_S * 16000)])
 
 
 def test_onset_just_before_the_file_start_is_kept_at_zero():
