@@ -112,22 +112,31 @@ def late_cause(decisions, limit_s=0.3):
     return LATE_CAUSES[3] if on_time else LATE_CAUSES[4]
 
 
+def _decisions_after(cfg, seed, snr, seconds, onset_s, until_s):
+    """(decisions, events): the decisions the reference detector made on a benchmark scene (re-made
+    from its seed) from onset_s to until_s, each with its time after the onset (after_s) and
+    its segment's start (start_s, from the onset), and the scene's events (detect.to_dicts)."""
+    rate, n, hop = cfg["rate"], cfg["frame"], cfg["hop"]
+    mid = detect_model.params(cfg)["mid"]
+    notes = []
+    recs = detect.reference_events(audio_io.to_int16(_scene(seed, snr, seconds).audio), cfg, decisions=notes)
+    out = []
+    for d in notes:
+        at = ((d["frame"] + 1) * hop + n - hop) / rate            # when the decision's frame ends
+        if onset_s - hop / rate <= at <= until_s + 1e-9:
+            out.append({"after_s": round(at - onset_s, 4), "kind": decision_kind(d, mid),
+                        "start_s": round(events.onset_sample(d["start"], n, hop) / rate - onset_s, 4),
+                        "class": d["class"], "answer": events.CLASS_NAMES[d["class"]],
+                        "confidence": d["confidence"], "threshold": d["threshold"],
+                        "threshold_clear": d["threshold_clear"], "reported": d["reported"]})
+    return out, detect.to_dicts(recs, cfg)
+
+
 def trace_late_shot(cfg, seed, snr, seconds, onset_s, report_s, limit_s=0.3):
     """The decisions the reference detector made from a benchmark shot's onset to its report
     (the scene re-made from its seed), each with its time after the onset, and the cause
     (late_cause)."""
-    rate, n, hop = cfg["rate"], cfg["frame"], cfg["hop"]
-    mid = detect_model.params(cfg)["mid"]
-    notes = []
-    detect.reference_events(audio_io.to_int16(_scene(seed, snr, seconds).audio), cfg, decisions=notes)
-    out = []
-    for d in notes:
-        at = ((d["frame"] + 1) * hop + n - hop) / rate            # when the decision's frame ends
-        if onset_s - hop / rate <= at <= report_s + 1e-9:
-            out.append({"after_s": round(at - onset_s, 4), "kind": decision_kind(d, mid),
-                        "class": d["class"], "answer": events.CLASS_NAMES[d["class"]],
-                        "confidence": d["confidence"], "threshold": d["threshold"],
-                        "threshold_clear": d["threshold_clear"], "reported": d["reported"]})
+    out, _ = _decisions_after(cfg, seed, snr, seconds, onset_s, report_s)
     reported = [d for d in out if d["reported"]]
     return {"seed": seed, "snr_db": snr, "onset_s": round(onset_s, 4), "latency_s": round(report_s - onset_s, 4),
             "reported_by": reported[-1]["kind"] if reported else None, "cause": late_cause(out, limit_s),
@@ -147,6 +156,63 @@ def late_shots(cfg, late, seconds, limit_s=0.3, procs=2):
     return {"traced": len(shots), "by_cause": by, "shots": shots}
 
 
+MISS_TRACE_MAX = 60      # events missed at SNR >= MISS_MIN_SNR traced decision by decision
+MISS_MIN_SNR = 10        # where the F1 and error-rate targets apply
+MISS_AFTER_S = 0.5       # decisions traced until this long after a missed event's end
+MISS_CAUSES = ("reported, onset outside the collar", "no segment of its own", "quiet segment",
+               "held as a fragment", "answered below its threshold", "answered none or another class",
+               "no decision")
+
+
+def miss_cause(cls, onset_s, offset_s, decisions, est, collar_s=0.5):
+    """Why a labelled event (class id cls, onset_s..offset_s) found no match, from the decisions
+    traced over it (_decisions_after: after_s, start_s from the onset) and the scene's events
+    est: the first of MISS_CAUSES that fits -- an event of its class covered it but began more
+    than the collar away (a merge, or a segment opened too early); no segment opened within the
+    collar of its onset, so no report could match (the classifier never had it alone); of the
+    decisions of the segments that did open there, an answer of its class that met the
+    threshold a clear segment faces but not the quiet one; one that met its threshold and was
+    held as a fragment of another class's event (conf_switch); one below its threshold; only
+    other answers; none at all."""
+    name = events.CLASS_NAMES[cls]
+    if any(e["class"] == name and e["onset_s"] < offset_s and e["onset_s"] + e["duration_s"] > onset_s and
+           abs(e["onset_s"] - onset_s) > collar_s for e in est):
+        return MISS_CAUSES[0]
+    own = [d for d in decisions if abs(d["start_s"]) <= collar_s]
+    if not own:
+        return MISS_CAUSES[1]
+    mine = [d for d in own if d["class"] == cls]
+    if any(d["threshold_clear"] <= d["confidence"] < d["threshold"] for d in mine):
+        return MISS_CAUSES[2]
+    if any(d["confidence"] >= d["threshold"] and not d["reported"] for d in mine):
+        return MISS_CAUSES[3]
+    return MISS_CAUSES[4] if mine else MISS_CAUSES[5]
+
+
+def trace_missed(cfg, seed, snr, seconds, ref):
+    """The decisions the reference detector made over a missed benchmark event (a label dict:
+    class, onset_s, offset_s), from its onset to MISS_AFTER_S after its end, and the cause
+    (miss_cause)."""
+    out, est = _decisions_after(cfg, seed, snr, seconds, ref["onset_s"], ref["offset_s"] + MISS_AFTER_S)
+    cause = miss_cause(events.class_id(ref["class"]), ref["onset_s"], ref["offset_s"], out, est)
+    return {"seed": seed, "snr_db": snr, "class": ref["class"], "onset_s": round(ref["onset_s"], 4),
+            "duration_s": round(ref["offset_s"] - ref["onset_s"], 4), "cause": cause, "decisions": out}
+
+
+def missed_events(cfg, missed, seconds, procs=2):
+    """trace_missed of the first MISS_TRACE_MAX of missed = [(seed, snr, label)]: {traced, by_cause,
+    by_class (class: {cause: count}), events}."""
+    jobs = [(cfg, seed, snr, seconds, ref) for seed, snr, ref in missed[:MISS_TRACE_MAX]]
+    evs = []
+    if jobs:
+        with Pool(procs) as pool:
+            evs = pool.starmap(trace_missed, jobs)
+    by = {c: sum(1 for v in evs if v["cause"] == c) for c in MISS_CAUSES}
+    by_class = {k: {c: sum(1 for v in evs if v["class"] == k and v["cause"] == c) for c in MISS_CAUSES
+                    if any(v["class"] == k and v["cause"] == c for v in evs)} for k in CLASSES}
+    return {"traced": len(evs), "by_cause": by, "by_class": by_class, "events": evs}
+
+
 def _lat_summary(vals):
     if not vals:
         return None
@@ -161,7 +227,7 @@ def benchmark(cfg, opts, procs=2):
     with Pool(procs) as pool:
         res = pool.map(_ref_events, jobs)
     per_scene, pairs, lat = [], [], {c: [] for c in CLASSES}
-    all_ref, all_est, shots, late = [], [], [], []
+    all_ref, all_est, shots, late, missed = [], [], [], [], []
     cells = {}                                 # SNR: the scenes' evaluate() results
     offset = 0.0
     for seed, snr, recs, labels, confs, bg in res:
@@ -173,6 +239,8 @@ def benchmark(cfg, opts, procs=2):
             lat[c] += v
         late += [(seed, snr, ref[i]["onset_s"], est[j]["report_s"]) for i, j in ev["matches"]
                  if ref[i]["class"] == "gunshot" and est[j]["report_s"] - ref[i]["onset_s"] > TARGETS["latency_max_s"]]
+        hit = {i for i, _ in ev["matches"]}
+        missed += [(seed, snr, ref[i]) for i in range(len(ref)) if i not in hit and snr >= MISS_MIN_SNR]
         for i, j in ev["matches"]:
             if ref[i]["class"] == "gunshot":
                 shots.append((ref[i]["n_shots"], est[j].get("shots")))
@@ -195,6 +263,8 @@ def benchmark(cfg, opts, procs=2):
             "by_snr_ci95": {str(int(k)): metrics.bootstrap_interval(v, CLASSES) for k, v in sorted(cells.items())},
             "confusion": conf, "latency": {c: _lat_summary(v) for c, v in lat.items()},
             "late_gunshots": dict(late_shots(cfg, late, opts["seconds"], TARGETS["latency_max_s"], procs), n=len(late)),
+            "missed": dict(missed_events(cfg, sorted(missed, key=lambda v: (v[1], v[0], v[2]["onset_s"])),
+                                         opts["seconds"], procs), n=len(missed), min_snr_db=MISS_MIN_SNR),
             "shot_count": {"n": int(len(sh)), "exact": float(np.mean(sh[:, 0] == sh[:, 1])) if len(sh) else None,
                            "bursts_exact": float(np.mean((sh[:, 0] == sh[:, 1])[sh[:, 0] > 1]))
                            if len(sh) and (sh[:, 0] > 1).any() else None},
@@ -393,6 +463,28 @@ def _late_md(late):
     return L + ["", "</details>"]
 
 
+def _missed_md(missed):
+    """Report lines on the events missed where the F1 targets apply (missed_events)."""
+    if not missed or not missed["n"]:
+        return []
+    L = ["", "Events missed at SNR ≥ %d dB: %d; %s traced decision by decision (the scene re-made, every "
+         "decision of the reference detector from the onset to %.1f s after the end). By cause: %s." % (
+             missed["min_snr_db"], missed["n"], "all" if missed["traced"] == missed["n"] else
+             "the first %d" % missed["traced"], MISS_AFTER_S,
+             "; ".join("%s: %s" % (k, ", ".join("%s %d" % (c, n) for c, n in v.items()))
+                       for k, v in missed["by_class"].items() if v)), "",
+         "<details><summary>The traced misses</summary>", "",
+         "| class | SNR dB | seed | onset s | duration s | cause | decisions (after s, segment from s: answer "
+         "confidence/threshold, q: raised by the quiet rule, r: reported) |", "|---|---|---|---|---|---|---|"]
+    for v in missed["events"]:
+        ds = ["%.2f %+.2f %s %s %d/%d%s%s" % (d["after_s"], d["start_s"], d["kind"], d["answer"], d["confidence"],
+                                             d["threshold"], "q" if d["threshold"] > d["threshold_clear"] else "",
+                                             " r" if d["reported"] else "") for d in v["decisions"]]
+        L.append("| %s | %g | %d | %.2f | %.2f | %s | %s |" % (v["class"], v["snr_db"], v["seed"], v["onset_s"],
+                                                              v["duration_s"], v["cause"], "; ".join(ds)))
+    return L + ["", "</details>"]
+
+
 def report_md(res):
     b = res["benchmark"]
     L = ["# Detection evaluation", "",
@@ -442,6 +534,7 @@ def report_md(res):
             L.append("| %s | %d | %.3f | %.3f | %.3f | %.2f |" % (c, v["n"], v["median_s"], v["p90_s"], v["max_s"],
                                                                   v["share_within_0.3s"]))
     L += _late_md(b.get("late_gunshots"))
+    L += _missed_md(b.get("missed"))
     fa = res["false_alarms"]
     L += ["", "## False alarms", "", "%.2f h of background with %d confusers: **%d false alarms = %.2f per hour** "
           "(95 %% interval of the rate %.2f–%.2f per hour: a few hours hold few alarms)"

@@ -116,6 +116,47 @@ def test_late_gunshots_are_traced_to_the_decisions_that_held_them(monkeypatch):
     assert "Gunshots reported later than 0.3 s" in md and md.count("| end |") == late["traced"]
 
 
+def test_the_cause_of_a_miss_is_read_from_its_segments_and_their_decisions():
+    def d(start, cls, conf, thr, clear=None, reported=False):
+        return {"after_s": 0.3, "start_s": start, "class": evaluate.events.class_id(cls), "confidence": conf,
+                "threshold": thr, "threshold_clear": thr if clear is None else clear, "reported": reported}
+    scream = evaluate.events.class_id("scream")
+    cause = lambda ds, est=(): evaluate.miss_cause(scream, 10.0, 11.0, ds, list(est))     # noqa: E731
+    far = {"class": "scream", "onset_s": 9.3, "duration_s": 2.0}                  # covers it, 0.7 s early
+    assert cause([d(-0.7, "scream", 99, 97, reported=True)], [far]) == "reported, onset outside the collar"
+    assert cause([d(-0.7, "none", 99, 101)], [dict(far, **{"class": "gunshot"})]) == "no segment of its own"
+    assert cause([d(-0.6, "scream", 80, 88), d(0.6, "scream", 80, 88)]) == "no segment of its own"
+    assert cause([d(-0.6, "scream", 99, 88), d(0.1, "scream", 93, 95, clear=88)]) == "quiet segment"
+    assert cause([d(0.45, "scream", 93, 88)]) == "held as a fragment"
+    assert cause([d(0.0, "scream", 87, 88), d(0.0, "none", 99, 101)]) == "answered below its threshold"
+    assert cause([d(0.0, "gunshot", 87, 65, reported=True)]) == "answered none or another class"
+    assert cause([d(0.0, "scream", 87, 88)], [dict(far, onset_s=10.2)]) == "answered below its threshold"
+
+
+def test_events_missed_where_the_targets_apply_are_traced(monkeypatch):
+    # with every threshold at never, nothing is reported: every labelled event at 10 dB and
+    # above is a miss, traced from its scene to the decisions that let it go
+    from node import detect_table as T
+    for k in T.PARAMS:
+        if k.startswith("conf_"):
+            monkeypatch.setitem(T.PARAMS, k, 101)
+    opts = dict(evaluate.QUICK, scenes_per_snr=1)
+    b = evaluate.benchmark(evaluate.detect.default_cfg(), opts)
+    m = b["missed"]
+    fn = sum(v["classes"][c]["fn"] for s, v in b["by_snr"].items() if int(s) >= 10 for c in evaluate.CLASSES)
+    assert m["n"] == fn == m["traced"] >= 3, (m["n"], fn)
+    assert sum(m["by_cause"].values()) == m["traced"]
+    assert sum(n for v in m["by_class"].values() for n in v.values()) == m["traced"]
+    for v in m["events"]:
+        assert v["snr_db"] >= 10 and v["cause"] in ("no segment of its own", "answered below its threshold",
+                                                    "answered none or another class", "no decision"), v
+        assert not any(d["reported"] for d in v["decisions"])
+        assert all(-0.02 <= d["after_s"] <= v["duration_s"] + evaluate.MISS_AFTER_S + 1e-6 for d in v["decisions"])
+    assert any(d["decisions"] for d in m["events"])
+    md = "\n".join(evaluate._missed_md(m))
+    assert "Events missed at SNR ≥ 10 dB: %d; all traced" % m["n"] in md and md.count("\n| ") == m["traced"] + 1
+
+
 def test_the_cost_target_reads_the_instruction_count_when_there_is_one():
     base = {"benchmark": {"by_snr": {}, "latency": {}}, "false_alarms": {"per_hour": 0.0}}
     timed = {"est_esp32_cpu_percent": 12.4}               # a make eval timed beside other work
