@@ -299,7 +299,8 @@ class DetectorModel:
     ``self.samples`` as (t0, t, final, features) for training (decisions still happen).
     With ``decisions`` a list, every decision is noted there as a dict (frame, segment start,
     final, only, the answer's class and confidence, the threshold it faced, that threshold
-    without the quiet rule, reported) -- why an event came when it did (evaluate.late_shots).
+    without the quiet rule, reported) -- why an event came when it did, or did not come
+    (evaluate.late_shots, evaluate.missed_events).
     """
 
     def __init__(self, cfg, ranges=None, collect=False, model=None, decisions=None):

@@ -27,6 +27,7 @@ import json
 import os
 import sys
 import time
+from collections import Counter
 from multiprocessing import Pool
 
 import numpy as np
@@ -80,8 +81,9 @@ def latency(est, ref, matches):
 
 
 LATE_TRACE_MAX = 40      # late gunshot reports traced decision by decision (the latest first)
-LATE_CAUSES = ("quiet segment", "held as a fragment", "answered below its threshold",
-               "answered none or another class", "no decision in time")
+HELD_CAUSES = ("quiet segment", "held as a fragment", "answered below its threshold",
+               "answered none or another class")
+LATE_CAUSES = HELD_CAUSES + ("no decision in time",)
 
 
 def decision_kind(d, mid):
@@ -94,22 +96,29 @@ def decision_kind(d, mid):
     return "early"
 
 
+def _held_cause(decisions, cls):
+    """Why decision notes (dicts with class, confidence, threshold, threshold_clear, reported)
+    reported no class-cls event: the first of HELD_CAUSES that fits -- a class-cls answer that
+    met the threshold a clear segment faces but not the quiet one; one that met its threshold
+    and was held as a fragment of another class's event (conf_switch); one below its
+    threshold; only other answers -- or None when there is no decision."""
+    mine = [d for d in decisions if d["class"] == cls]
+    if any(d["threshold_clear"] <= d["confidence"] < d["threshold"] for d in mine):
+        return HELD_CAUSES[0]
+    if any(d["confidence"] >= d["threshold"] and not d["reported"] for d in mine):
+        return HELD_CAUSES[1]
+    if mine:
+        return HELD_CAUSES[2]
+    return HELD_CAUSES[3] if decisions else None
+
+
 def late_cause(decisions, limit_s=0.3):
     """Why a shot was reported late, from the notes of the decisions made between its onset and
     its report (dicts with after_s: report time after the onset, class, confidence, threshold,
-    threshold_clear, reported): of the decisions within limit_s, the first of LATE_CAUSES that
-    fits -- a gunshot answer that met the threshold a clear segment faces but not the quiet
-    one; one that met its threshold and was held as a fragment of another class's event
-    (conf_switch); one below its threshold; only other answers; no decision at all."""
+    threshold_clear, reported): of the decisions within limit_s, _held_cause for a gunshot, or
+    no decision at all."""
     on_time = [d for d in decisions if d["after_s"] <= limit_s + 1e-9]
-    shot = [d for d in on_time if d["class"] == events.GUNSHOT]
-    if any(d["threshold_clear"] <= d["confidence"] < d["threshold"] for d in shot):
-        return LATE_CAUSES[0]
-    if any(d["confidence"] >= d["threshold"] and not d["reported"] for d in shot):
-        return LATE_CAUSES[1]
-    if shot:
-        return LATE_CAUSES[2]
-    return LATE_CAUSES[3] if on_time else LATE_CAUSES[4]
+    return _held_cause(on_time, events.GUNSHOT) or LATE_CAUSES[-1]
 
 
 def _decisions_after(cfg, seed, snr, seconds, onset_s, until_s):
@@ -159,9 +168,7 @@ def late_shots(cfg, late, seconds, limit_s=0.3, procs=2):
 MISS_TRACE_MAX = 60      # events missed at SNR >= MISS_MIN_SNR traced decision by decision
 MISS_MIN_SNR = 10        # where the F1 and error-rate targets apply
 MISS_AFTER_S = 0.5       # decisions traced until this long after a missed event's end
-MISS_CAUSES = ("reported, onset outside the collar", "no segment of its own", "quiet segment",
-               "held as a fragment", "answered below its threshold", "answered none or another class",
-               "no decision")
+MISS_CAUSES = ("reported, onset outside the collar", "no segment of its own") + HELD_CAUSES
 
 
 def miss_cause(cls, onset_s, offset_s, decisions, est, collar_s=0.5):
@@ -169,24 +176,15 @@ def miss_cause(cls, onset_s, offset_s, decisions, est, collar_s=0.5):
     traced over it (_decisions_after: after_s, start_s from the onset) and the scene's events
     est: the first of MISS_CAUSES that fits -- an event of its class covered it but began more
     than the collar away (a merge, or a segment opened too early); no segment opened within the
-    collar of its onset, so no report could match (the classifier never had it alone); of the
-    decisions of the segments that did open there, an answer of its class that met the
-    threshold a clear segment faces but not the quiet one; one that met its threshold and was
-    held as a fragment of another class's event (conf_switch); one below its threshold; only
-    other answers; none at all."""
+    collar of its onset, so no report could match (the classifier never had it alone, and a
+    segment is seen only through its decisions); else _held_cause over the decisions of the
+    segments that did open there."""
     name = events.CLASS_NAMES[cls]
     if any(e["class"] == name and e["onset_s"] < offset_s and e["onset_s"] + e["duration_s"] > onset_s and
            abs(e["onset_s"] - onset_s) > collar_s for e in est):
         return MISS_CAUSES[0]
     own = [d for d in decisions if abs(d["start_s"]) <= collar_s]
-    if not own:
-        return MISS_CAUSES[1]
-    mine = [d for d in own if d["class"] == cls]
-    if any(d["threshold_clear"] <= d["confidence"] < d["threshold"] for d in mine):
-        return MISS_CAUSES[2]
-    if any(d["confidence"] >= d["threshold"] and not d["reported"] for d in mine):
-        return MISS_CAUSES[3]
-    return MISS_CAUSES[4] if mine else MISS_CAUSES[5]
+    return _held_cause(own, cls) if own else MISS_CAUSES[1]
 
 
 def trace_missed(cfg, seed, snr, seconds, ref):
@@ -207,9 +205,9 @@ def missed_events(cfg, missed, seconds, procs=2):
     if jobs:
         with Pool(procs) as pool:
             evs = pool.starmap(trace_missed, jobs)
-    by = {c: sum(1 for v in evs if v["cause"] == c) for c in MISS_CAUSES}
-    by_class = {k: {c: sum(1 for v in evs if v["class"] == k and v["cause"] == c) for c in MISS_CAUSES
-                    if any(v["class"] == k and v["cause"] == c for v in evs)} for k in CLASSES}
+    n = Counter((v["class"], v["cause"]) for v in evs)
+    by = {c: sum(n[k, c] for k in CLASSES) for c in MISS_CAUSES}
+    by_class = {k: {c: n[k, c] for c in MISS_CAUSES if n[k, c]} for k in CLASSES}
     return {"traced": len(evs), "by_cause": by, "by_class": by_class, "events": evs}
 
 
