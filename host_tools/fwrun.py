@@ -13,7 +13,7 @@ import tempfile
 import numpy as np
 
 from host_tools.errors import NodeToolError, EXIT_FAIL
-from host_tools.vnode import micropython_binary
+from host_tools.vnode import micropython_cmd
 from node import consts
 
 HEAP = "128K"        # the low end of an ESP32 (no PSRAM) MicroPython heap, 110-160 KB (the virtual
@@ -45,7 +45,7 @@ def run_script(script, args, firmware=FIRMWARE, heap=HEAP, timeout=600):
 
 def _run(script, args, firmware=FIRMWARE, heap=HEAP, timeout=600, wrap=(), **env_extra):
     env = dict(os.environ, MICROPYPATH=firmware + os.pathsep + MP_SCRIPTS, **env_extra)
-    cmd = list(wrap) + [micropython_binary(EXIT_FAIL), "-X", "heapsize=" + heap, os.path.join(MP_SCRIPTS, script)] + list(args)
+    cmd = list(wrap) + micropython_cmd(heap, os.path.join(MP_SCRIPTS, script), *args, code=EXIT_FAIL)
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
     if r.returncode != 0:
         raise NodeToolError("firmware run failed (%s): %s" % (script, (r.stderr or r.stdout).strip()[-800:]),

@@ -55,6 +55,13 @@ def micropython_binary(code=EXIT_PORT):
     return found
 
 
+def micropython_cmd(heap, *args, code=EXIT_PORT):
+    """The command line that runs the unix port with a heap of `heap` (what -X heapsize takes,
+    e.g. "160K") and then args: the one way every tool here starts it (micropython_binary
+    for `code`)."""
+    return [micropython_binary(code), "-X", "heapsize=%s" % heap] + [str(a) for a in args]
+
+
 def unix_mpy():
     """sys.implementation._mpy of the unix port: the .mpy files it loads (deploy.mpy_format)."""
     r = subprocess.run([micropython_binary(), "-c", "import sys; print(sys.implementation._mpy)"],
@@ -125,8 +132,7 @@ def run_firmware(code, cwd, heap=None, firmware=None, timeout=120, args=()):
     (text output)."""
     pin, link = pin_firmware(firmware or FIRMWARE)
     try:
-        return subprocess.run([micropython_binary(), "-X", "heapsize=" + (heap or ESP32_HEAP), "-c", code]
-                              + [str(a) for a in args],
+        return subprocess.run(micropython_cmd(heap or ESP32_HEAP, "-c", code, *args),
                               cwd=str(cwd), env=node_env(link), capture_output=True, text=True, timeout=timeout)
     finally:
         shutil.rmtree(pin, ignore_errors=True)
@@ -225,7 +231,7 @@ class VirtualNode:
             os.unlink(os.path.join(self.flash, REBOOT_FILE))
         except FileNotFoundError:
             pass
-        cmd = [micropython_binary(), "-X", "heapsize=%s" % self.heap, "-i", "-c", "import boot\nimport main"]
+        cmd = micropython_cmd(self.heap, "-i", "-c", "import boot\nimport main")
         self.proc = subprocess.Popen(cmd, stdin=self.node_s, stdout=self.node_s, stderr=self.node_s,
                                      cwd=self.flash, env=self.env, start_new_session=True,
                                      preexec_fn=_die_with_parent)
