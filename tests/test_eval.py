@@ -22,6 +22,11 @@ def test_outputs_written_and_valid(result):
     assert set(doc["benchmark"]["by_snr"]) == {str(s) for s in evaluate.SNRS}
     md = (out / "report.md").read_text()
     assert "| SNR dB | class |" in md and "False alarms" in md and "scene.png" in md
+    # how long each stage took (the run had no real clips and no cost estimate)
+    assert list(doc["stage_s"]) == ["benchmark", "parity", "false_alarms"]
+    assert all(v >= 0 for v in doc["stage_s"].values())
+    assert sum(doc["stage_s"].values()) <= doc["elapsed_s"] + 0.1
+    assert "Stages: benchmark " in md
     png = (out / "scene.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10000
 
