@@ -121,18 +121,32 @@ def label_samples(samples, feat, cls, start, nclip, loud, cfg):
     return out
 
 
+def shifted(x, factor, rate):
+    """The int16 clip x played factor times faster (pitch and tempo up by factor, as a tape
+    run fast): another voice, another gun, another pane from the same recording."""
+    from host_tools.audio_io import resample
+    y = resample(x.astype(np.float64), int(round(rate * factor)), rate)
+    return np.clip(np.round(y), -32768, 32767).astype(np.int16)
+
+
 def clip_samples(args):
-    """Labelled decision samples of every view of one clip: list of (features, label)."""
-    root, row, views, cfg = args
+    """Labelled decision samples of every view of one clip, and of views of it played faster
+    or slower by each factor in shifts (optional fifth item; none by default): list of
+    (features, label)."""
+    root, row, views, cfg = args[:4]
+    shifts = args[4] if len(args) > 4 else ()
     rate = cfg["rate"]
     # the rows keep the clip's DC offset: the shipped trees were trained on them so (removing it
-    # changes most rows and asked for a retrain that scored worse: docs/detector.md, Measured)
+    # changes most rows and asked for a retrain that scored worse: docs/detector_history.md, twenty-fifth stop)
     x = load(root, row, rate, keep_dc=True)
-    rng = np.random.default_rng([zlib.crc32(row["file"].encode()), 31])
+    crc = zlib.crc32(row["file"].encode())
     out = []
-    for v in range(views):
-        y, start = file_view(x, rate) if v == 0 else mixed_view(x, rate, rng)
-        out += view_samples(y, start, x, row["class"], cfg)
+    for k, factor in enumerate((1.0,) + tuple(shifts)):
+        xs = x if k == 0 else shifted(x, factor, rate)
+        rng = np.random.default_rng([crc, 31] if k == 0 else [crc, 31, k])
+        for v in range(views):
+            y, start = file_view(xs, rate) if v == 0 else mixed_view(xs, rate, rng)
+            out += view_samples(y, start, xs, row["class"], cfg)
     return out
 
 

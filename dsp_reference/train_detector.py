@@ -82,10 +82,11 @@ OUT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 
                    "detect_table.py")
 REAL_VIEWS = 6           # per real clip: the file view + 5 mixes into synthetic backgrounds
 REAL_WEIGHT = 1.0        # sample weight of a real-clip row against a synthetic one
+REAL_SHIFTS = ()         # --real-shifts: speed factors of more views per real clip (none shipped)
 SIREN_MINUTES = 0.0      # --siren-minutes: background with sirens only (background_samples; 0 shipped)
 N_CLIPS = 0              # --clips: synthetic clips fed as files (clip_view_samples; 0 for the shipped table)
 P_COMPRESS = 0.0         # --compress: share of recording chains (aug scenes) with a compressor (compress());
-#                          0 for the shipped table (0.4: docs/detector.md, twelfth version, tried)
+#                          0 for the shipped table (0.4: docs/detector_history.md, twelfth version, tried)
 P_COLOUR = 0.6           # --colour: share of recording chains with a recorder's colouring (colour_gain());
 #                          0.6 for the shipped table (thirteenth version; 0 up to the twelfth)
 CV_FOLDS = 4
@@ -513,13 +514,15 @@ def collect(n_scenes, bg_minutes, n_aug=0, procs=2, late_s=None, table=None, com
 
 
 # ---------------------------------------------------------------- real clips
-def collect_real(root, views, procs=2, table=None):
+def collect_real(root, views, procs=2, table=None, shifts=()):
     """Labelled decision samples of the real development clips (dsp_reference.real_clips), the
-    decisions made by table (as in collect()).  Returns (X, y, fold source file per row) without
-    the excluded rows; empty when absent."""
+    decisions made by table (as in collect()), with views of every clip played faster or slower
+    by each factor in shifts.  Returns (X, y, fold source file per row) without the excluded
+    rows; empty when absent."""
     rows = real_clips.manifest(root)
     with Pool(procs, initializer=_collect_init, initargs=(None, table)) as pool:
-        parts = pool.map(real_clips.clip_samples, [(root, r, views, CFG) for r in rows], chunksize=2)
+        parts = pool.map(real_clips.clip_samples, [(root, r, views, CFG, tuple(shifts)) for r in rows],
+                         chunksize=2)
     X, y, files = [], [], []
     for r, part in zip(rows, parts):
         for x, lab in part:
@@ -736,6 +739,21 @@ def hard_negatives(hard, table, procs=2):
             np.zeros(len(rows), dtype=np.int64))
 
 
+def parse_shifts(spec, ap):
+    """Speed factors of --real-shifts F[,F...] ('' = none); one outside 0.5-2 or not a number
+    is a usage error."""
+    out = []
+    for part in [p for p in spec.split(",") if p.strip()]:
+        try:
+            f = float(part)
+        except ValueError:
+            ap.error("--real-shifts: %r is not a number" % part)
+        if not 0.5 <= f <= 2.0 or f == 1.0:
+            ap.error("--real-shifts: %g is not a speed factor in 0.5-2 other than 1" % f)
+        out.append(f)
+    return tuple(out)
+
+
 def parse_pins(pins, ap):
     """{threshold: value} of --pin NAME=VALUE arguments (an unknown name or a value outside 0..101
     is a usage error)."""
@@ -766,6 +784,10 @@ def main(argv=None):
     ap.add_argument("--passes", type=int, default=SEARCH_PASSES, help="coordinate-search passes (thresholds)")
     ap.add_argument("--real", default=real_clips.REAL_DEV, help="real development clips (read only; '' = none)")
     ap.add_argument("--real-views", type=int, default=REAL_VIEWS, help="views per real clip (1 file + mixes)")
+    ap.add_argument("--real-shifts", default=",".join("%g" % f for f in REAL_SHIFTS), metavar="F[,F...]",
+                    help="more views of every real clip played this many times faster (pitch and tempo; "
+                    "e.g. 0.9,1.1; default %(default)r; applies when samples are collected, not to an "
+                    "existing --cache)")
     ap.add_argument("--real-weight", type=float, default=REAL_WEIGHT, help="sample weight of real-clip rows")
     ap.add_argument("--cv-folds", type=int, default=CV_FOLDS, help="cross-validation folds (0 = skip)")
     ap.add_argument("--cv-out", default=CV_OUT, help="JSON file for the cross-validated real-clip results")
@@ -805,10 +827,12 @@ def main(argv=None):
     a = ap.parse_args(argv)
     pinned = dict({k: T.PARAMS[k] for k in THRESHOLDS} if a.pin_all else {}, **parse_pins(a.pin, ap))
     hard = parse_hard(a.hard, ap)
+    shifts = parse_shifts(a.real_shifts, ap)
     if a.cache and os.path.exists(a.cache):
         d = np.load(a.cache)
         Xs, ys, Xr, yr, files = d["X"], d["y"], d["Xr"], d["yr"], d["files"]
         by = str(d["collected_by"]) if "collected_by" in d.files else "not recorded"
+        shifts = tuple(float(f) for f in d["real_shifts"]) if "real_shifts" in d.files else ()
         # the header reports what the cache holds, not what this run asked for; a cache written
         # before clips / sirens existed had none, and one written before the fourteenth stop does
         # not give its scene counts and background minutes: the arguments stand in
@@ -825,10 +849,11 @@ def main(argv=None):
         Xs, ys = collect(a.scenes, a.bg_minutes, a.aug_scenes, late_s=a.late_s, table=table, compress=a.compress,
                          colour=a.colour,
                          n_clips=a.clips, siren_minutes=a.siren_minutes)
-        Xr, yr, files = collect_real(a.real, a.real_views, table=table) if a.real else \
+        Xr, yr, files = collect_real(a.real, a.real_views, table=table, shifts=shifts) if a.real else \
             (np.zeros((0, detect_model.NSEGF), dtype=np.int64), np.zeros(0, dtype=np.int64), np.array([], dtype=str))
         if a.cache:
             np.savez(a.cache, X=Xs, y=ys, Xr=Xr, yr=yr, files=files, collected_by=by, clips=a.clips,
+                     real_shifts=np.array(shifts, dtype=np.float64),
                      siren_minutes=a.siren_minutes, scenes=a.scenes, aug_scenes=a.aug_scenes, bg_minutes=a.bg_minutes)
     if hard:
         Xh, yh = hard_negatives(hard, load_table(a.collect_table))
@@ -850,13 +875,14 @@ def main(argv=None):
                                 fa_cap=a.fa_cap, f1_min_snr=a.f1_min_snr)
     cv = best["real"]
     stats = "%d samples (%s), %d + %d chain-augmented scenes, %s%g min background%s, %d real-clip rows " \
-            "(weight %g), train acc %.3f;\n# thresholds %s from %d validation scenes + %g min (val F1 %s, %.1f FA/h, " \
+            "(weight %g%s), train acc %.3f;\n# thresholds %s from %d validation scenes + %g min (val F1 %s, %.1f FA/h, " \
             "false-alarm weight %g%s, %d search passes, boosting seed %d, objective %.4f)" % (
                 len(y), "/".join(str(int(v)) for v in np.bincount(y, minlength=events.NCLASSES)), a.scenes,
                 a.aug_scenes, "%d synthetic clips, " % a.clips if a.clips else "", a.bg_minutes,
                 ("" if not a.siren_minutes else " + %g with sirens only" % a.siren_minutes) +
                 "".join(" + %g with %s only" % (m, "/".join(k)) for k, m in hard), len(yr),
-                a.real_weight, float(np.mean(pred == y)), thr,
+                a.real_weight, ", views also played %s times as fast" % "/".join("%g" % f for f in shifts)
+                if shifts else "", float(np.mean(pred == y)), thr,
                 6 * a.val_per_snr, a.val_bg_minutes, {c: round(x, 3) for c, x in best["per"].items()}, best["fah"],
                 a.fa_weight, ("" if a.fa_cap is None else ", cap %g FA/h" % a.fa_cap) +
                 ("".join(", %s pinned" % k for k in pinned)), a.passes, a.seed, best["objective"])

@@ -90,6 +90,33 @@ def test_clip_samples_are_labelled(fake_dev):
     assert rc.manifest(fake_dev + "/missing") == []
 
 
+def test_a_clip_played_faster_is_shorter_and_higher_and_adds_views_of_its_own(fake_dev, monkeypatch):
+    tone = audio_io.to_int16(0.3 * np.sin(2 * np.pi * 1000 * np.arange(16000) / 16000))
+    fast = rc.shifted(tone, 1.25, 16000)
+    spec = np.abs(np.fft.rfft(fast.astype(np.float64)))
+    assert len(fast) == 12800 and np.argmax(spec) * 16000 / len(fast) == pytest.approx(1250, abs=2)
+    assert len(rc.shifted(tone, 0.8, 16000)) == 20000
+    seen = []
+    monkeypatch.setattr(rc, "view_samples", lambda y, start, x, cls, cfg: seen.append((len(x), len(y))) or [])
+    row = rc.manifest(fake_dev)[0]
+    rc.clip_samples((fake_dev, row, 2, CFG))
+    plain = list(seen)
+    seen.clear()
+    rc.clip_samples((fake_dev, row, 2, CFG, (0.9, 1.1)))
+    assert seen[:2] == plain                       # the clip's own views are unchanged by the shifts
+    n = plain[0][0]
+    assert [x for x, _ in seen[2:]] == [round(n / 0.9)] * 2 + [round(n / 1.1)] * 2
+
+
+def test_speed_shifts_are_checked(capsys):
+    ap = train_detector.argparse.ArgumentParser()
+    assert train_detector.parse_shifts("0.9, 1.1", ap) == (0.9, 1.1) and train_detector.parse_shifts("", ap) == ()
+    for bad in ("fast", "1", "0.4", "0.9,3"):
+        with pytest.raises(SystemExit):
+            train_detector.parse_shifts(bad, ap)
+        assert "--real-shifts" in capsys.readouterr().err
+
+
 def test_a_clip_is_scored_without_its_dc_offset_and_trained_on_as_recorded(tmp_path, monkeypatch):
     # sednode detect removes a recording's DC offset (the node's microphone passes none), and
     # so does the clip-level scoring (clip_file_features); the training rows (clip_samples)
