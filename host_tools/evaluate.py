@@ -652,8 +652,7 @@ def run(out_dir="eval", quick=False, hours=None, cfg=None, procs=2, real_root=RE
     res = {"quick": quick, "config": cfg, "options": opts, "stage_s": {}}
 
     def stage(key, msg, fn, *args):
-        if msg:
-            _log(msg)
+        _log(msg)
         t = time.time()
         res[key] = fn(*args)
         res["stage_s"][key] = round(time.time() - t, 1)
