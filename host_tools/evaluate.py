@@ -157,15 +157,20 @@ def trace_late_shot(cfg, seed, snr, seconds, onset_s, report_s, limit_s=0.3):
             "decisions": out}
 
 
+def _traced(fn, jobs, procs):
+    """fn(*job) for every job, over a pool of procs processes (none for no job): the traces
+    re-make their scenes, a second or so each."""
+    if not jobs:
+        return []
+    with Pool(procs) as pool:
+        return pool.starmap(fn, jobs)
+
+
 def late_shots(cfg, late, seconds, limit_s=0.3, procs=2):
     """trace_late_shot of the latest LATE_TRACE_MAX of late = [(seed, snr, onset_s, report_s)]:
     {n, traced, by_cause, shots}."""
-    late = sorted(late, key=lambda v: v[2] - v[3])[:LATE_TRACE_MAX] if late else []
-    jobs = [(cfg, seed, snr, seconds, on, rep, limit_s) for seed, snr, on, rep in late]
-    shots = []
-    if jobs:
-        with Pool(procs) as pool:
-            shots = pool.starmap(trace_late_shot, jobs)
+    late = sorted(late, key=lambda v: v[2] - v[3])[:LATE_TRACE_MAX]
+    shots = _traced(trace_late_shot, [(cfg, seed, snr, seconds, on, rep, limit_s) for seed, snr, on, rep in late], procs)
     by = {c: sum(1 for v in shots if v["cause"] == c) for c in LATE_CAUSES}
     return {"traced": len(shots), "by_cause": by, "shots": shots}
 
@@ -203,13 +208,10 @@ def trace_missed(cfg, seed, snr, seconds, ref):
 
 
 def missed_events(cfg, missed, seconds, procs=2):
-    """trace_missed of the first MISS_TRACE_MAX of missed = [(seed, snr, label)]: {traced, by_cause,
-    by_class (class: {cause: count}), events}."""
-    jobs = [(cfg, seed, snr, seconds, ref) for seed, snr, ref in missed[:MISS_TRACE_MAX]]
-    evs = []
-    if jobs:
-        with Pool(procs) as pool:
-            evs = pool.starmap(trace_missed, jobs)
+    """trace_missed of the first MISS_TRACE_MAX of missed = [(seed, snr, label)], by SNR, seed and
+    onset: {traced, by_cause, by_class (class: {cause: count}), events}."""
+    missed = sorted(missed, key=lambda v: (v[1], v[0], v[2]["onset_s"]))[:MISS_TRACE_MAX]
+    evs = _traced(trace_missed, [(cfg, seed, snr, seconds, ref) for seed, snr, ref in missed], procs)
     n = Counter((v["class"], v["cause"]) for v in evs)
     by = {c: sum(n[k, c] for k in CLASSES) for c in MISS_CAUSES}
     by_class = {k: {c: n[k, c] for c in MISS_CAUSES if n[k, c]} for k in CLASSES}
@@ -261,8 +263,7 @@ def benchmark(cfg, opts, procs=2):
     sh = np.array(shots, dtype=float) if shots else np.zeros((0, 2))
     t = time.time()
     traced_late = dict(late_shots(cfg, late, opts["seconds"], TARGETS["latency_max_s"], procs), n=len(late))
-    traced_missed = dict(missed_events(cfg, sorted(missed, key=lambda v: (v[1], v[0], v[2]["onset_s"])),
-                                       opts["seconds"], procs), n=len(missed), min_snr_db=MISS_MIN_SNR)
+    traced_missed = dict(missed_events(cfg, missed, opts["seconds"], procs), n=len(missed), min_snr_db=MISS_MIN_SNR)
     _log("traced %d late gunshots and %d missed events in %.0f s" % (traced_late["traced"], traced_missed["traced"],
                                                                      time.time() - t))
     return {"n_scenes": len(jobs), "seconds_per_scene": opts["seconds"], "overall": agg,
@@ -450,6 +451,16 @@ def targets(res):
     return {"values": out, "met": ok}
 
 
+def _decision_text(d, segment=False):
+    """A traced decision as the report lists it: 'after_s kind answer confidence/threshold', q
+    when the quiet rule raised the threshold; with segment, its segment's start after the
+    after_s and r when it reported."""
+    return "%.2f%s %s %s %d/%d%s%s" % (d["after_s"], " %+.2f" % d["start_s"] if segment else "", d["kind"],
+                                       d["answer"], d["confidence"], d["threshold"],
+                                       "q" if d["threshold"] > d["threshold_clear"] else "",
+                                       " r" if segment and d["reported"] else "")
+
+
 def _late_md(late):
     """Report lines on the gunshots reported later than the latency target (late_shots)."""
     if not late or not late["n"]:
@@ -463,8 +474,7 @@ def _late_md(late):
          "| SNR dB | seed | onset s | reported after s | by | cause | decisions (after s: answer confidence/threshold, "
          "q: raised by the quiet rule) |", "|---|---|---|---|---|---|---|"]
     for v in late["shots"]:
-        ds = ["%.2f %s %s %d/%d%s" % (d["after_s"], d["kind"], d["answer"], d["confidence"], d["threshold"],
-                                      "q" if d["threshold"] > d["threshold_clear"] else "") for d in v["decisions"]]
+        ds = [_decision_text(d) for d in v["decisions"]]
         L.append("| %g | %d | %.2f | %.3f | %s | %s | %s |" % (v["snr_db"], v["seed"], v["onset_s"], v["latency_s"],
                                                                v["reported_by"] or "–", v["cause"], "; ".join(ds)))
     return L + ["", "</details>"]
@@ -484,9 +494,7 @@ def _missed_md(missed):
          "| class | SNR dB | seed | onset s | duration s | cause | decisions (after s, segment from s: answer "
          "confidence/threshold, q: raised by the quiet rule, r: reported) |", "|---|---|---|---|---|---|---|"]
     for v in missed["events"]:
-        ds = ["%.2f %+.2f %s %s %d/%d%s%s" % (d["after_s"], d["start_s"], d["kind"], d["answer"], d["confidence"],
-                                             d["threshold"], "q" if d["threshold"] > d["threshold_clear"] else "",
-                                             " r" if d["reported"] else "") for d in v["decisions"]]
+        ds = [_decision_text(d, segment=True) for d in v["decisions"]]
         L.append("| %s | %g | %d | %.2f | %.2f | %s | %s |" % (v["class"], v["snr_db"], v["seed"], v["onset_s"],
                                                               v["duration_s"], v["cause"], "; ".join(ds)))
     return L + ["", "</details>"]
