@@ -124,9 +124,8 @@ def label_samples(samples, feat, cls, start, nclip, loud, cfg):
 def shifted(x, factor, rate):
     """The int16 clip x played factor times faster (pitch and tempo up by factor, as a tape
     run fast): another voice, another gun, another pane from the same recording."""
-    from host_tools.audio_io import resample
-    y = resample(x.astype(np.float64), int(round(rate * factor)), rate)
-    return np.clip(np.round(y), -32768, 32767).astype(np.int16)
+    from host_tools.audio_io import resample, to_int16
+    return to_int16(resample(x / 32768.0, int(round(rate * factor)), rate))
 
 
 def clip_samples(args):
